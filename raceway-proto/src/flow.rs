@@ -1,0 +1,419 @@
+//! Flows: one logical thread of execution each, with its own `thread_id` and clock component.
+//!
+//! # Why flows, and why this design finds the races the program has
+//!
+//! The server (WIRE.md, rules 1-6) orders two events by their vector clocks, and treats
+//! two events with different `thread_id`s as candidates for a race. The published `raceway`
+//! 0.1 crate used the OS thread id as `thread_id` and one `service#instance` component for
+//! every request: two requests on one worker thread looked like one thread (missed races),
+//! one request hopping threads looked like two (false races), and the shared component made
+//! unrelated requests look ordered. Here every logical flow (a request's task, a spawned
+//! task, a thread) is a [`Flow`] with:
+//!
+//! - its own `thread_id`, `service#instance#flow-N`, which is also its clock component;
+//! - a vector clock that counts the flow's own events in that component and carries the
+//!   components of every flow that causally precedes it.
+//!
+//! Causality moves between flows in exactly four ways, and each is an operation here:
+//!
+//! | operation | what happens |
+//! |---|---|
+//! | [`Tracer::fork`] (spawn) | the parent records `AsyncSpawn` (its component goes up), the child starts with the parent's clock plus its own component, and its first event's `parent_id` is the spawn event |
+//! | [`Tracer::join`] | the parent merges the child's final clock and records `AsyncAwait` with `parent_id` = the child's last event |
+//! | [`Tracer::propagate`] (outgoing call) | the caller's component goes up, and the headers carry the clock, a child span id and the caller's last event id |
+//! | [`Tracer::merge_response`] (call returned) | the caller merges the callee's clock from the response's `raceway-clock`; its next event's `parent_id` is the callee's last event |
+//!
+//! Every transfer first increments the sender's own component. That is what makes the
+//! server's comparison (rule 3: "every component `<=` and at least one strictly smaller",
+//! with a missing component meaning *not before*) agree with the textbook one: the
+//! receiver's clock always holds a strictly larger value of the sender's component than
+//! any event the sender recorded before the transfer. Events of flows that no transfer
+//! connects keep components the other lacks, and so are concurrent, as they should be.
+//!
+//! The `service#instance` component that the server overwrites with its own ingestion
+//! counter (rule 1) is never sent: its value would be meaningless downstream and WIRE.md
+//! measured that made-up values there produce false races. `parent_id` links across calls
+//! and joins give the server's ancestry test (rule 5) the path it needs.
+//!
+//! Timestamps never go backwards within a flow (rule 4): each event takes the later of the
+//! wall clock and the flow's previous timestamp, and a forked flow starts from its parent's.
+
+use alloc::borrow::Cow;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+
+use crate::clock::{Component, VectorClock};
+use crate::event::{Event, EventKind, Metadata, SourceLocation, Tags};
+use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
+use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
+use crate::time::{Timestamp, WallClock};
+
+/// Who is recording: the service identity stamped on every event.
+#[derive(Debug)]
+pub struct Service {
+    /// Service name.
+    pub name: Arc<str>,
+    /// Instance id (defaults to `hostname-pid` in the adapters).
+    pub instance: Arc<str>,
+    /// Environment.
+    pub environment: Arc<str>,
+    /// Module name used for function-call events.
+    pub module: Arc<str>,
+    /// OS process id.
+    pub process_id: u32,
+    /// Tags on every event.
+    pub tags: Arc<Tags>,
+    flows: AtomicU64,
+}
+
+impl Service {
+    /// A service identity. `tags` gets `sdk_language=rust`.
+    pub fn new(name: &str, instance: &str, environment: &str, module: &str, process_id: u32) -> Self {
+        let mut tags = Tags::new();
+        tags.insert("sdk_language".into(), "rust".into());
+        Self {
+            name: name.into(),
+            instance: instance.into(),
+            environment: environment.into(),
+            module: module.into(),
+            process_id,
+            tags: Arc::new(tags),
+            flows: AtomicU64::new(0),
+        }
+    }
+
+    fn next_thread_id(&self) -> Component {
+        let n = self.flows.fetch_add(1, Ordering::Relaxed) + 1;
+        Arc::from(format!("{}#{}#flow-{n}", self.name, self.instance).as_str())
+    }
+}
+
+/// One logical thread of execution: its trace, identity, clock and position.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    trace_id: TraceId,
+    thread_id: Component,
+    clock: VectorClock,
+    span_id: SpanId,
+    upstream_span_id: Option<SpanId>,
+    last_event: Option<EventId>,
+    last_timestamp: Timestamp,
+    tracestate: Option<Arc<str>>,
+    locks: Vec<Arc<str>>,
+    task_id: Option<EventId>,
+    distributed: bool,
+}
+
+impl Flow {
+    /// The trace.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+    /// The flow's `thread_id` (also its clock component).
+    pub fn thread_id(&self) -> &str {
+        &self.thread_id
+    }
+    /// The clock after the flow's last event.
+    pub fn clock(&self) -> &VectorClock {
+        &self.clock
+    }
+    /// The flow's span id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+    /// The caller's span id, for a flow continued from headers.
+    pub fn upstream_span_id(&self) -> Option<SpanId> {
+        self.upstream_span_id
+    }
+    /// The id the next event will have as `parent_id`.
+    pub fn last_event(&self) -> Option<EventId> {
+        self.last_event
+    }
+    /// The forwarded `tracestate`, if any.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+    /// Locks this flow holds now (by the tracked acquire/release events).
+    pub fn held_locks(&self) -> &[Arc<str>] {
+        &self.locks
+    }
+    /// True when the flow continues a trace received from another service.
+    pub fn is_distributed(&self) -> bool {
+        self.distributed
+    }
+    /// What a joiner needs of a finished flow.
+    pub fn end(&self) -> FlowEnd {
+        FlowEnd {
+            clock: self.clock.clone(),
+            last_event: self.last_event,
+            task_id: self.task_id,
+            trace_id: self.trace_id,
+        }
+    }
+}
+
+/// A finished (or finishing) flow, as [`Tracer::join`] takes it.
+#[derive(Debug, Clone)]
+pub struct FlowEnd {
+    clock: VectorClock,
+    last_event: Option<EventId>,
+    task_id: Option<EventId>,
+    trace_id: TraceId,
+}
+
+/// Builds flows and events. Holds the service identity and the id and time sources; owns
+/// no I/O. Adapters keep one per client and call it with the current flow.
+pub struct Tracer {
+    service: Arc<Service>,
+    ids: Arc<dyn IdGenerator>,
+    wall: Arc<dyn WallClock>,
+}
+
+impl core::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tracer").field("service", &self.service).finish_non_exhaustive()
+    }
+}
+
+impl Tracer {
+    /// A tracer for `service`, with ids from `ids` and timestamps from `wall`.
+    pub fn new(service: Service, ids: Arc<dyn IdGenerator>, wall: Arc<dyn WallClock>) -> Self {
+        Self {
+            service: Arc::new(service),
+            ids,
+            wall,
+        }
+    }
+
+    /// The service identity.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The id source.
+    pub fn ids(&self) -> &dyn IdGenerator {
+        &*self.ids
+    }
+
+    fn flow(&self, trace_id: TraceId, span_id: SpanId) -> Flow {
+        Flow {
+            trace_id,
+            thread_id: self.service.next_thread_id(),
+            clock: VectorClock::new(),
+            span_id,
+            upstream_span_id: None,
+            last_event: None,
+            last_timestamp: Timestamp::default(),
+            tracestate: None,
+            locks: Vec::new(),
+            task_id: None,
+            distributed: false,
+        }
+    }
+
+    /// A root flow of a new trace.
+    pub fn new_trace(&self) -> Flow {
+        let mut f = self.flow(self.ids.trace_id(), self.ids.span_id());
+        f.clock.ensure(&f.thread_id.clone(), 0);
+        f
+    }
+
+    /// A flow that continues a trace received in request headers.
+    ///
+    /// The trace id is adopted, the received span id becomes this flow's span, the sender's
+    /// span becomes the upstream span, the received clock is kept and this flow's component
+    /// is added at 0. The first event's `parent_id` is the sender's last event, when the
+    /// sender said which it was.
+    pub fn continue_trace(&self, remote: &RemoteContext) -> Flow {
+        let mut f = self.flow(remote.trace_id, remote.span_id);
+        f.upstream_span_id = remote.parent_span_id;
+        f.clock = remote.clock.clone();
+        f.clock.ensure(&f.thread_id.clone(), 0);
+        f.last_event = remote.event_id;
+        f.tracestate = remote.tracestate.as_ref().map(|t| Arc::from(alloc::string::ToString::to_string(t).as_str()));
+        f.distributed = true;
+        f
+    }
+
+    /// Records one event in `flow`: increments the flow's component, stamps ids, time and
+    /// metadata, and moves the flow's position to the new event.
+    pub fn record(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) -> Event {
+        match &kind {
+            EventKind::LockAcquire { lock_id, .. } => flow.locks.push(lock_id.clone()),
+            EventKind::LockRelease { lock_id, .. } => {
+                if let Some(i) = flow.locks.iter().rposition(|l| l == lock_id) {
+                    flow.locks.remove(i);
+                }
+            }
+            _ => {}
+        }
+        let own = flow.thread_id.clone();
+        flow.clock.increment(&own);
+        let timestamp = self.wall.now().max(flow.last_timestamp);
+        flow.last_timestamp = timestamp;
+        let id = self.ids.event_id();
+        let parent_id = flow.last_event.replace(id);
+        Event {
+            id,
+            trace_id: flow.trace_id,
+            parent_id,
+            timestamp,
+            kind,
+            metadata: Metadata {
+                thread_id: own,
+                process_id: self.service.process_id,
+                service_name: self.service.name.clone(),
+                environment: self.service.environment.clone(),
+                tags: self.service.tags.clone(),
+                duration_ns: Some(duration_ns),
+                instance_id: Some(self.service.instance.clone()),
+                distributed_span_id: Some(flow.span_id),
+                upstream_span_id: flow.upstream_span_id,
+            },
+            causality_vector: flow.clock.clone(),
+            lock_set: flow.locks.iter().map(|l| String::from(&**l)).collect(),
+        }
+    }
+
+    /// Forks a child flow (a spawned task or thread). Returns the child and the parent's
+    /// `AsyncSpawn` event, which the caller must emit.
+    pub fn fork(&self, parent: &mut Flow, spawned_by: &str) -> (Flow, Event) {
+        let task_id = self.ids.event_id();
+        let spawn = self.record(
+            parent,
+            EventKind::AsyncSpawn {
+                task_id,
+                spawned_by: spawned_by.into(),
+            },
+            None,
+        );
+        let mut child = self.flow(parent.trace_id, parent.span_id);
+        child.upstream_span_id = parent.upstream_span_id;
+        child.clock = parent.clock.clone();
+        child.clock.ensure(&child.thread_id.clone(), 0);
+        child.last_event = Some(spawn.id);
+        child.last_timestamp = parent.last_timestamp;
+        child.tracestate = parent.tracestate.clone();
+        child.task_id = Some(task_id);
+        child.distributed = parent.distributed;
+        (child, spawn)
+    }
+
+    /// Joins a finished child into `parent`: everything the child did happens before what
+    /// the parent does next. Returns the parent's `AsyncAwait` event, which the caller must
+    /// emit.
+    pub fn join(&self, parent: &mut Flow, child: &FlowEnd, awaited_at: &str) -> Event {
+        parent.clock.merge(&child.clock, &parent.thread_id);
+        if child.trace_id == parent.trace_id {
+            if let Some(last) = child.last_event {
+                parent.last_event = Some(last);
+            }
+        }
+        let future_id = child.task_id.unwrap_or_else(|| self.ids.event_id());
+        self.record(
+            parent,
+            EventKind::AsyncAwait {
+                future_id,
+                awaited_at: awaited_at.into(),
+            },
+            None,
+        )
+    }
+
+    /// Headers for an outgoing call: increments the flow's component and makes a child
+    /// span. The callee continues the trace from them.
+    pub fn propagate(&self, flow: &mut Flow) -> Propagation {
+        let own = flow.thread_id.clone();
+        flow.clock.increment(&own);
+        let child = self.ids.span_id();
+        self.headers_for(flow, child, Some(flow.span_id))
+    }
+
+    /// The `raceway-clock` a service answers a propagated call with: this flow's clock
+    /// (its component incremented) and last event, so the caller can merge them back.
+    pub fn response_clock(&self, flow: &mut Flow) -> ClockHeader {
+        let own = flow.thread_id.clone();
+        flow.clock.increment(&own);
+        ClockHeader {
+            trace_id: flow.trace_id,
+            span_id: flow.span_id,
+            parent_span_id: flow.upstream_span_id,
+            service: String::from(&*self.service.name),
+            instance: String::from(&*self.service.instance),
+            clock: flow.clock.clone(),
+            event_id: flow.last_event,
+        }
+    }
+
+    /// Merges a callee's response `raceway-clock` into `flow`. Ignored (returns false) when
+    /// it belongs to another trace.
+    pub fn merge_response(&self, flow: &mut Flow, response: &ClockHeader) -> bool {
+        if response.trace_id != flow.trace_id {
+            return false;
+        }
+        flow.clock.merge(&response.clock, &flow.thread_id);
+        if let Some(ev) = response.event_id {
+            flow.last_event = Some(ev);
+        }
+        true
+    }
+
+    fn headers_for(&self, flow: &Flow, span: SpanId, parent_span: Option<SpanId>) -> Propagation {
+        let clock = ClockHeader {
+            trace_id: flow.trace_id,
+            span_id: span,
+            parent_span_id: parent_span,
+            service: String::from(&*self.service.name),
+            instance: String::from(&*self.service.instance),
+            clock: flow.clock.clone(),
+            event_id: flow.last_event,
+        };
+        Propagation::new(&clock, flow.tracestate.as_deref().and_then(|t| t.parse::<TraceState>().ok()).as_ref())
+    }
+}
+
+/// Converts any serializable value to JSON for an event, never failing: a value serde
+/// cannot represent as JSON (a map with non-string keys, say) becomes a string saying so.
+pub fn to_json_value<T: serde::Serialize + ?Sized>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|e| Value::String(format!("<unserializable: {e}>")))
+}
+
+/// Builders for event kinds with the argument shapes of the public `track_*` API.
+impl EventKind {
+    /// A `StateChange`.
+    pub fn state_change(
+        variable: &str,
+        old_value: Option<Value>,
+        new_value: Value,
+        access_type: crate::event::AccessType,
+        location: SourceLocation,
+    ) -> Self {
+        EventKind::StateChange {
+            variable: variable.into(),
+            old_value,
+            new_value,
+            location,
+            access_type,
+        }
+    }
+
+    /// A `FunctionCall` at `location` in `module`.
+    pub fn function_call(name: &str, module: &Arc<str>, args: Value, location: &SourceLocation) -> Self {
+        let (file, line) = match location {
+            SourceLocation::Static { file, line } => (Cow::Borrowed(*file), *line),
+            SourceLocation::Text(t) => (Cow::Owned(t.clone()), 0),
+        };
+        EventKind::FunctionCall {
+            function_name: name.into(),
+            module: module.clone(),
+            args,
+            file,
+            line,
+        }
+    }
+}
