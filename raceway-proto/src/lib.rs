@@ -23,8 +23,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod analysis;
+pub mod boundary;
 pub mod clock;
+pub mod encode;
 pub mod event;
+pub mod export;
 pub mod flow;
 pub mod headers;
 pub mod ids;

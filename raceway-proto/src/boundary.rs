@@ -1,0 +1,1 @@
+//! Traits at the boundary between the core and its adapters.

@@ -1,0 +1,1 @@
+//! The batch encoder: events to `{"events":[...]}` bodies under a byte cap.

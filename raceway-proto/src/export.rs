@@ -1,0 +1,1 @@
+//! The export state machine: bounded queue, batching, retry decisions; time passed in.
