@@ -43,7 +43,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -68,7 +68,15 @@ pub struct Service {
     pub process_id: u32,
     /// Tags on every event.
     pub tags: Arc<Tags>,
-    flows: AtomicU64,
+    prefix: Arc<str>,
+}
+
+/// Flow numbers are unique in the process, whichever client or context made the flow.
+static NEXT_FLOW: AtomicUsize = AtomicUsize::new(1);
+
+fn thread_id_for(prefix: &str) -> Component {
+    let n = NEXT_FLOW.fetch_add(1, Ordering::Relaxed);
+    Arc::from(format!("{prefix}#flow-{n}").as_str())
 }
 
 impl Service {
@@ -83,19 +91,19 @@ impl Service {
             module: module.into(),
             process_id,
             tags: Arc::new(tags),
-            flows: AtomicU64::new(0),
+            prefix: Arc::from(format!("{name}#{instance}").as_str()),
         }
     }
 
     fn next_thread_id(&self) -> Component {
-        let n = self.flows.fetch_add(1, Ordering::Relaxed) + 1;
-        Arc::from(format!("{}#{}#flow-{n}", self.name, self.instance).as_str())
+        thread_id_for(&self.prefix)
     }
 }
 
 /// One logical thread of execution: its trace, identity, clock and position.
 #[derive(Debug, Clone)]
 pub struct Flow {
+    prefix: Arc<str>,
     trace_id: TraceId,
     thread_id: Component,
     clock: VectorClock,
@@ -146,6 +154,46 @@ impl Flow {
     pub fn is_distributed(&self) -> bool {
         self.distributed
     }
+    /// Forks a new flow without recording a spawn event, for contexts that are copied
+    /// where no tracer is at hand (cloning a task-local context into a worker).
+    ///
+    /// The copy gets its own `thread_id` and a clock holding this flow's component one
+    /// above its current value: every event this flow recorded so far is before the copy's
+    /// events, and this flow's later events are concurrent with them (under the server's
+    /// rule 3, an equal value with no strictly smaller component is not "before").
+    pub fn fork_detached(&self) -> Flow {
+        let mut child = self.clone();
+        child.thread_id = thread_id_for(&self.prefix);
+        child.locks.clear();
+        child.task_id = None;
+        let own = self.thread_id.clone();
+        child.clock.increment(&own);
+        child.clock.ensure(&child.thread_id.clone(), 0);
+        child
+    }
+
+    /// A root flow of trace `trace_id` for `service#instance`, made without a tracer.
+    pub fn detached_root(trace_id: TraceId, span_id: SpanId, service: &str, instance: &str) -> Flow {
+        let prefix: Arc<str> = Arc::from(format!("{service}#{instance}").as_str());
+        let thread_id = thread_id_for(&prefix);
+        let mut clock = VectorClock::new();
+        clock.ensure(&thread_id, 0);
+        Flow {
+            prefix,
+            trace_id,
+            thread_id,
+            clock,
+            span_id,
+            upstream_span_id: None,
+            last_event: None,
+            last_timestamp: Timestamp::default(),
+            tracestate: None,
+            locks: Vec::new(),
+            task_id: None,
+            distributed: false,
+        }
+    }
+
     /// What a joiner needs of a finished flow.
     pub fn end(&self) -> FlowEnd {
         FlowEnd {
@@ -202,6 +250,7 @@ impl Tracer {
 
     fn flow(&self, trace_id: TraceId, span_id: SpanId) -> Flow {
         Flow {
+            prefix: self.service.prefix.clone(),
             trace_id,
             thread_id: self.service.next_thread_id(),
             clock: VectorClock::new(),

@@ -284,24 +284,23 @@ pub const fn splitmix64(mut z: u64) -> u64 {
 /// A deterministic id source for tests and simulations: SplitMix64 over a counter.
 #[derive(Debug, Default)]
 pub struct SeededIds {
-    state: core::sync::atomic::AtomicU64,
+    state: core::sync::atomic::AtomicUsize,
 }
 
 impl SeededIds {
     /// Starts the sequence at `seed`.
     pub const fn new(seed: u64) -> Self {
         Self {
-            state: core::sync::atomic::AtomicU64::new(seed),
+            // `usize` atomics exist on every target with atomics (64-bit ones do not).
+            state: core::sync::atomic::AtomicUsize::new(seed as usize),
         }
     }
 }
 
 impl IdGenerator for SeededIds {
     fn next_u128(&self) -> u128 {
-        let n = self
-            .state
-            .fetch_add(2, core::sync::atomic::Ordering::Relaxed);
-        (u128::from(splitmix64(n)) << 64) | u128::from(splitmix64(n + 1))
+        let n = self.state.fetch_add(2, core::sync::atomic::Ordering::Relaxed) as u64;
+        (u128::from(splitmix64(n)) << 64) | u128::from(splitmix64(n.wrapping_add(1)))
     }
 }
 
