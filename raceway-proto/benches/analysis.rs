@@ -60,12 +60,7 @@ fn block(rng: &mut Rng, vars: &[u64], hot: bool, ops: &mut Vec<Op>) {
     let v = vars[rng.next(vars.len() as u64) as usize];
     if !hot && v % 10 != 0 {
         let lock = v % 64;
-        ops.extend([
-            Op::Acquire(lock),
-            Op::Read(v),
-            Op::Write(v),
-            Op::Release(lock),
-        ]);
+        ops.extend([Op::Acquire(lock), Op::Read(v), Op::Write(v), Op::Release(lock)]);
     } else {
         ops.extend([Op::Read(v), Op::Work, Op::Write(v), Op::Work]);
     }
@@ -108,9 +103,7 @@ fn workload(hot: bool) -> Vec<Event> {
     );
     let mut rng = Rng(7);
     let names: Vec<String> = (0..VARIABLES).map(|v| format!("account-{v}")).collect();
-    let locks: Vec<Arc<str>> = (0..64)
-        .map(|l| Arc::from(format!("lock-{l}").as_str()))
-        .collect();
+    let locks: Vec<Arc<str>> = (0..64).map(|l| Arc::from(format!("lock-{l}").as_str())).collect();
     let module: Arc<str> = Arc::from("bench");
     let mut events = Vec::with_capacity(TRACES * (CHILDREN + 1) * 100);
     for _ in 0..TRACES / CONCURRENT_TRACES {
@@ -228,11 +221,7 @@ fn bench(c: &mut Criterion) {
             report.racing_pairs(),
             report.len(),
             report.variables().len(),
-            if report.is_saturated() {
-                " (saturated)"
-            } else {
-                ""
-            }
+            if report.is_saturated() { " (saturated)" } else { "" }
         );
         let mut g = c.benchmark_group("analysis");
         g.sample_size(10);

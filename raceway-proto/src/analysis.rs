@@ -230,10 +230,7 @@ fn write_not_before(
             _ => {}
         }
     }
-    write!(
-        out,
-        "{an} is not strictly smaller than {bn} in any component"
-    )
+    write!(out, "{an} is not strictly smaller than {bn} in any component")
 }
 
 fn write_locks(out: &mut impl fmt::Write, locks: &[Arc<str>]) -> fmt::Result {
@@ -249,21 +246,9 @@ fn write_locks(out: &mut impl fmt::Write, locks: &[Arc<str>]) -> fmt::Result {
 
 fn write_reason(out: &mut impl fmt::Write, race: &Race) -> fmt::Result {
     out.write_str("neither clock is before the other: ")?;
-    write_not_before(
-        out,
-        &race.first.clock,
-        "first",
-        &race.second.clock,
-        "second",
-    )?;
+    write_not_before(out, &race.first.clock, "first", &race.second.clock, "second")?;
     out.write_str("; ")?;
-    write_not_before(
-        out,
-        &race.second.clock,
-        "second",
-        &race.first.clock,
-        "first",
-    )?;
+    write_not_before(out, &race.second.clock, "second", &race.first.clock, "first")?;
     out.write_str("; no common lock: ")?;
     write_locks(out, &race.first.lock_set)?;
     out.write_str(" vs ")?;
@@ -420,12 +405,7 @@ enum Class {
     AtomicWrite = 3,
 }
 
-const CLASSES: [Class; 4] = [
-    Class::Read,
-    Class::Write,
-    Class::AtomicRead,
-    Class::AtomicWrite,
-];
+const CLASSES: [Class; 4] = [Class::Read, Class::Write, Class::AtomicRead, Class::AtomicWrite];
 
 impl Class {
     const fn of(a: AccessType) -> Self {
@@ -450,9 +430,7 @@ impl Class {
     }
     /// True when everything `older` conflicts with, `self` conflicts with too.
     fn covers(self, older: Class) -> bool {
-        CLASSES
-            .iter()
-            .all(|&x| !older.conflicts(x) || self.conflicts(x))
+        CLASSES.iter().all(|&x| !older.conflicts(x) || self.conflicts(x))
     }
 }
 
@@ -717,14 +695,7 @@ impl Analyzer {
                 access_type,
             } => {
                 self.accesses += 1;
-                self.on_access(
-                    event,
-                    variable,
-                    *access_type,
-                    location,
-                    old_value,
-                    new_value,
-                );
+                self.on_access(event, variable, *access_type, location, old_value, new_value);
             }
             _ => {}
         }
@@ -906,13 +877,11 @@ fn thread_state<'a>(
     threads: &'a mut BTreeMap<Arc<str>, ThreadState>,
     thread_id: &Arc<str>,
 ) -> &'a mut ThreadState {
-    threads
-        .entry(thread_id.clone())
-        .or_insert_with(|| ThreadState {
-            held: Vec::new(),
-            lockset: 0,
-            flows: Vec::new(),
-        })
+    threads.entry(thread_id.clone()).or_insert_with(|| ThreadState {
+        held: Vec::new(),
+        lockset: 0,
+        flows: Vec::new(),
+    })
 }
 
 #[cfg(test)]

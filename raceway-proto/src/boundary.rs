@@ -1,1 +1,94 @@
-//! Traits at the boundary between the core and its adapters.
+//! Traits at the boundary between the core and its adapters, each with an in-memory
+//! implementation for tests.
+//!
+//! - [`ContextStore`]: where the current [`Flow`] lives (a tokio task-local, a thread-local,
+//!   a future wrapper's slot).
+//! - [`Sender`] and [`AsyncSender`]: how an encoded batch body reaches the collector.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::Future;
+use core::pin::Pin;
+
+use crate::export::SendOutcome;
+use crate::flow::Flow;
+
+/// Where the current flow lives. Object-safe; adapters implement it over their task-local
+/// or thread-local storage.
+pub trait ContextStore {
+    /// Runs `f` on the current flow and returns true, or returns false when no flow is
+    /// installed here.
+    fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool;
+}
+
+/// A context store holding one flow in a `RefCell`: for tests and single-threaded hosts.
+#[derive(Debug, Default)]
+pub struct MemoryContextStore {
+    flow: RefCell<Option<Flow>>,
+}
+
+impl MemoryContextStore {
+    /// An empty store.
+    pub const fn new() -> Self {
+        Self {
+            flow: RefCell::new(None),
+        }
+    }
+    /// Installs `flow`, returning the one it replaces.
+    pub fn install(&self, flow: Flow) -> Option<Flow> {
+        self.flow.borrow_mut().replace(flow)
+    }
+    /// Removes and returns the current flow.
+    pub fn take(&self) -> Option<Flow> {
+        self.flow.borrow_mut().take()
+    }
+}
+
+impl ContextStore for MemoryContextStore {
+    fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
+        match self.flow.try_borrow_mut() {
+            Ok(mut slot) => match slot.as_mut() {
+                Some(flow) => {
+                    f(flow);
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
+    }
+}
+
+/// Sends one encoded body (`{"events":[...]}`) and says how it went. Blocking form, for
+/// senders that own a thread.
+pub trait Sender {
+    /// POSTs `body`; never panics, maps every failure to a [`SendOutcome`].
+    fn send(&mut self, body: &[u8]) -> SendOutcome;
+}
+
+/// A boxed, `Send` future, as [`AsyncSender`] returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = SendOutcome> + Send + 'a>>;
+
+/// Sends one encoded body. Async form, object-safe.
+pub trait AsyncSender: Send + Sync {
+    /// POSTs `body`; never panics, maps every failure to a [`SendOutcome`].
+    fn send(&self, body: Vec<u8>) -> SendFuture<'_>;
+}
+
+/// A sender that keeps what it is given and answers from a script: for tests.
+#[derive(Debug, Default)]
+pub struct MemorySender {
+    /// Bodies received, in order.
+    pub bodies: Vec<Vec<u8>>,
+    /// Outcomes to answer with, first to last; when empty, answers `Status(200)`.
+    pub script: VecDeque<SendOutcome>,
+}
+
+impl Sender for MemorySender {
+    fn send(&mut self, body: &[u8]) -> SendOutcome {
+        self.bodies.push(body.to_vec());
+        self.script.pop_front().unwrap_or(SendOutcome::status(200))
+    }
+}

@@ -174,7 +174,9 @@ impl VectorClock {
 
 impl fmt::Debug for VectorClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.entries.iter().map(|(k, v)| (&**k, v))).finish()
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (&**k, v)))
+            .finish()
     }
 }
 
@@ -239,10 +241,19 @@ mod tests {
         assert_eq!(c(&[("a", 1)]).compare(&c(&[("a", 1)])), ClockOrdering::Equal);
         assert_eq!(c(&[("a", 1)]).compare(&c(&[("b", 1)])), ClockOrdering::Concurrent);
         // a missing component means "not before", even with all shared values smaller
-        assert_eq!(c(&[("a", 1), ("x", 1)]).compare(&c(&[("a", 2)])), ClockOrdering::Concurrent);
+        assert_eq!(
+            c(&[("a", 1), ("x", 1)]).compare(&c(&[("a", 2)])),
+            ClockOrdering::Concurrent
+        );
         // no strictly smaller component: not before (server rule), so concurrent
-        assert_eq!(c(&[("a", 1)]).compare(&c(&[("a", 1), ("b", 1)])), ClockOrdering::Concurrent);
-        assert_eq!(c(&[("a", 1)]).compare(&c(&[("a", 2), ("b", 1)])), ClockOrdering::Before);
+        assert_eq!(
+            c(&[("a", 1)]).compare(&c(&[("a", 1), ("b", 1)])),
+            ClockOrdering::Concurrent
+        );
+        assert_eq!(
+            c(&[("a", 1)]).compare(&c(&[("a", 2), ("b", 1)])),
+            ClockOrdering::Before
+        );
     }
 
     #[test]

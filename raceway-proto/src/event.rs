@@ -112,7 +112,10 @@ impl AccessType {
     }
     /// True for the atomic kinds.
     pub const fn is_atomic(self) -> bool {
-        matches!(self, AccessType::AtomicRead | AccessType::AtomicWrite | AccessType::AtomicRmw)
+        matches!(
+            self,
+            AccessType::AtomicRead | AccessType::AtomicWrite | AccessType::AtomicRmw
+        )
     }
 }
 

@@ -1,1 +1,783 @@
 //! The export state machine: bounded queue, batching, retry decisions; time passed in.
+//!
+//! Two parts, split where the adapters' locking splits them:
+//!
+//! - [`RecordQueue`]: the hot path. Recording code pushes events into it (behind the
+//!   adapter's mutex); it never grows past its capacity and counts what it drops.
+//! - [`Exporter`]: the background path. Owned by the adapter's export task, it takes
+//!   events from the queue in batches, encodes bodies with [`BatchEncoder`], and decides
+//!   what to do with every answer (done, retry later, split, drop). It reads no clock and
+//!   does no I/O: time comes in as [`Instant`], bodies go out in the caller's buffer.
+//!
+//! See [`Exporter`] for the order in which an adapter calls the methods.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use crate::encode::{cut_down, BatchEncoder, EventOutcome, DEFAULT_MAX_BODY_BYTES};
+use crate::event::Event;
+use crate::ids::splitmix64;
+use crate::time::Instant;
+
+// ---------------------------------------------------------------------------------------
+// Configuration and counters
+
+/// How the exporter batches, paces and retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportConfig {
+    /// Most events per body (default 512). Also the queue length that wakes the exporter.
+    pub max_batch_events: usize,
+    /// Most bytes per body (default 1 MiB; see [`BatchEncoder::new`]).
+    pub max_body_bytes: usize,
+    /// Longest an event waits in the queue for its batch to fill (default 1 s).
+    pub flush_interval: Duration,
+    /// Batches the exporter holds (sending, waiting to retry or ready) before it stops
+    /// taking events from the queue, which then fills and drops (default 4).
+    pub max_pending_batches: usize,
+    /// Capacity of the [`RecordQueue`] built by [`RecordQueue::from_config`] (default 8192).
+    pub queue_capacity: usize,
+    /// First retry delay (default 100 ms); doubled on each failure of the same batch.
+    pub initial_backoff: Duration,
+    /// Longest retry delay from backoff (default 30 s).
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` honoured (default 60 s); longer ones are cut to it.
+    pub max_retry_after: Duration,
+    /// Sends of one batch answered `408`, `429` or `5xx` before it is dropped (default 10).
+    /// Connection errors and timeouts do not count: they are retried until shutdown.
+    pub max_attempts: u32,
+    /// Seed of the backoff jitter (deterministic, for tests and simulations).
+    pub jitter_seed: u64,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_events: 512,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            flush_interval: Duration::from_secs(1),
+            max_pending_batches: 4,
+            queue_capacity: 8192,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+            max_attempts: 10,
+            jitter_seed: 0x5eed,
+        }
+    }
+}
+
+/// Counters of what the queue and exporter did with events. Cheap to copy.
+///
+/// [`Exporter::stats`] fills the exporter's counters; `recorded` and `dropped_queue_full`
+/// come from the queue, merged with [`ExportStats::with_queue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Events accepted by the queue.
+    pub recorded: u64,
+    /// Events the server acknowledged (`2xx`).
+    pub sent: u64,
+    /// Events dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Events dropped because the server refused their batch (`4xx` other than 408, 413, 429).
+    pub dropped_rejected: u64,
+    /// Events dropped because they were too big even when cut down, or a one-event batch
+    /// answered `413`.
+    pub dropped_oversized: u64,
+    /// Events dropped after `max_attempts` retryable answers.
+    pub dropped_retries_exhausted: u64,
+    /// Events dropped at shutdown ([`Exporter::abandon`]).
+    pub dropped_shutdown: u64,
+    /// Events sent in cut-down form.
+    pub truncated: u64,
+    /// Retries scheduled (one per failed send that will be resent).
+    pub retried: u64,
+    /// Batches split in half after a `413`.
+    pub split: u64,
+    /// Bodies acknowledged.
+    pub batches_sent: u64,
+    /// Bytes of acknowledged bodies.
+    pub bytes_sent: u64,
+    /// The status of the last refused batch, to tell a bad key (401) from a bad event (422).
+    pub last_rejected_status: Option<u16>,
+}
+
+impl ExportStats {
+    /// All dropped events, whatever the reason.
+    pub const fn dropped(&self) -> u64 {
+        self.dropped_queue_full
+            + self.dropped_rejected
+            + self.dropped_oversized
+            + self.dropped_retries_exhausted
+            + self.dropped_shutdown
+    }
+
+    /// These counters with the queue's `recorded` and `dropped_queue_full` filled in.
+    pub const fn with_queue(mut self, queue: QueueStats) -> Self {
+        self.recorded = queue.recorded;
+        self.dropped_queue_full = queue.dropped_queue_full;
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The record queue
+
+/// What [`RecordQueue::push`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "wake the export task when `wake` is true"]
+pub enum PushOutcome {
+    /// Queued. `wake` is true when the queue just reached a multiple of the batch size:
+    /// notify the export task then (and only then; the task wakes on its own timer for
+    /// partial batches).
+    Accepted {
+        /// Whether to notify the export task.
+        wake: bool,
+    },
+    /// The queue was full: the event was dropped and counted.
+    Dropped,
+}
+
+/// The queue's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    /// Events accepted.
+    pub recorded: u64,
+    /// Events dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Events in the queue now.
+    pub queued: usize,
+}
+
+/// A bounded FIFO of recorded events that drops (and counts) instead of growing.
+///
+/// Pushing is O(1) and allocation-free once the buffer has grown to its working size.
+#[derive(Debug)]
+pub struct RecordQueue {
+    events: VecDeque<Event>,
+    capacity: usize,
+    wake_every: usize,
+    recorded: u64,
+    dropped_queue_full: u64,
+}
+
+impl RecordQueue {
+    /// A queue of at most `capacity` events that asks for a wake-up every `wake_every`
+    /// queued events (both at least 1). Memory is reserved as the queue fills.
+    pub fn new(capacity: usize, wake_every: usize) -> Self {
+        Self {
+            events: VecDeque::new(),
+            capacity: capacity.max(1),
+            wake_every: wake_every.max(1),
+            recorded: 0,
+            dropped_queue_full: 0,
+        }
+    }
+
+    /// A queue sized by `config.queue_capacity`, waking every `config.max_batch_events`.
+    pub fn from_config(config: &ExportConfig) -> Self {
+        Self::new(config.queue_capacity, config.max_batch_events)
+    }
+
+    /// Queues `event`, or drops and counts it when the queue is full.
+    pub fn push(&mut self, event: Event) -> PushOutcome {
+        if self.events.len() >= self.capacity {
+            self.dropped_queue_full += 1;
+            return PushOutcome::Dropped;
+        }
+        self.events.push_back(event);
+        self.recorded += 1;
+        PushOutcome::Accepted {
+            wake: self.events.len() % self.wake_every == 0,
+        }
+    }
+
+    /// Moves up to `max` of the oldest events to the end of `out`; returns how many.
+    pub fn drain(&mut self, max: usize, out: &mut Vec<Event>) -> usize {
+        let n = max.min(self.events.len());
+        out.extend(self.events.drain(..n));
+        n
+    }
+
+    /// Events queued now.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when no event is queued.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The most events the queue holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Events accepted so far.
+    pub fn recorded(&self) -> u64 {
+        self.recorded
+    }
+
+    /// Events dropped so far because the queue was full.
+    pub fn dropped_queue_full(&self) -> u64 {
+        self.dropped_queue_full
+    }
+
+    /// The counters, for [`ExportStats::with_queue`].
+    pub fn stats(&self) -> QueueStats {
+        QueueStats {
+            recorded: self.recorded,
+            dropped_queue_full: self.dropped_queue_full,
+            queued: self.events.len(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The exporter's inputs and outputs
+
+/// Identifies one transmission; [`Exporter::handle_outcome`] takes it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchId(u64);
+
+impl BatchId {
+    /// The raw number (unique per exporter, increasing).
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "batch-{}", self.0)
+    }
+}
+
+/// What became of a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendOutcome {
+    /// The server answered.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The `Retry-After` delay, if the answer had one (see [`parse_retry_after`]).
+        retry_after: Option<Duration>,
+    },
+    /// No answer: the connection could not be made or broke.
+    ConnectionError,
+    /// No answer in time.
+    Timeout,
+}
+
+impl SendOutcome {
+    /// An answer without `Retry-After`.
+    pub const fn status(status: u16) -> Self {
+        SendOutcome::Status {
+            status,
+            retry_after: None,
+        }
+    }
+}
+
+/// Parses a `Retry-After` header value in its delta-seconds form (`"120"`). The HTTP-date
+/// form (and anything else) gives `None`, and the exporter falls back to its backoff.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// A body to send, written into the buffer given to [`Exporter::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "send the body and report the outcome with `handle_outcome`"]
+pub struct Transmit {
+    /// Pass it back to [`Exporter::handle_outcome`].
+    pub id: BatchId,
+    /// Events in the body.
+    pub events: usize,
+    /// Bytes of the body (the whole buffer).
+    pub bytes: usize,
+}
+
+/// Proof of a flush request; see [`Exporter::is_flushed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[must_use = "check it with `is_flushed`"]
+pub struct FlushTicket(u64);
+
+// ---------------------------------------------------------------------------------------
+// The exporter
+
+#[derive(Debug)]
+struct Batch {
+    events: Vec<Event>,
+    /// Sequence number of the first event handed in with this batch (flush barrier).
+    first_seq: u64,
+    not_before: Instant,
+    /// Sends answered 408, 429 or 5xx.
+    status_failures: u32,
+    /// All failed sends (backoff exponent).
+    failures: u32,
+    /// Bytes of the body in flight.
+    bytes: usize,
+    /// Never sent: may still be topped up with new events.
+    fresh: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    ShuttingDown { deadline: Instant },
+    Abandoned,
+}
+
+/// The export state machine, owned by the adapter's background task.
+///
+/// Batches leave in the order their events were recorded, one body in flight at a time: a
+/// batch waiting to retry holds back the ones after it, so a flow's events reach the
+/// server in order (which the server's analysis needs, WIRE.md rules 1 and 4).
+///
+/// # Calling order
+///
+/// Like quinn's `Connection`: inputs are `handle_*`, outputs are `poll_*`, and the task
+/// loops over them, each time with a fresh `now`:
+///
+/// 1. [`handle_outcome`](Self::handle_outcome) for every send that finished.
+/// 2. `let n = exporter.poll_drain(now, queue.len())`; when `n > 0`, move `n` events
+///    out of the [`RecordQueue`] ([`RecordQueue::drain`]) and pass them to
+///    [`handle_events`](Self::handle_events).
+/// 3. [`poll_transmit`](Self::poll_transmit) with the body buffer; when it returns a
+///    [`Transmit`], POST the buffer and, when the send finishes, go to 1.
+/// 4. During shutdown, once `now` reaches the deadline, [`abandon`](Self::abandon).
+/// 5. Sleep until [`poll_timeout`](Self::poll_timeout), a wake from
+///    [`RecordQueue::push`], a flush or shutdown request, or the end of the send.
+///
+/// Flush: move every queued event in with [`handle_events`](Self::handle_events), then
+/// [`request_flush`](Self::request_flush); loop until
+/// [`is_flushed`](Self::is_flushed) or the caller's timeout. Shutdown: the same with
+/// [`begin_shutdown`](Self::begin_shutdown), until [`is_idle`](Self::is_idle) and the
+/// queue is empty, or the deadline (then [`abandon`](Self::abandon)).
+///
+/// Answers: `2xx` (206 included) are done; `408`, `429` and `5xx` are retried with
+/// exponential backoff and jitter, or after `Retry-After` (capped), at most
+/// `max_attempts` sends; connection errors and timeouts are retried until shutdown; `413`
+/// splits the batch in half (a one-event batch is dropped as oversized); other answers
+/// drop the batch as rejected.
+#[derive(Debug)]
+pub struct Exporter {
+    config: ExportConfig,
+    encoder: BatchEncoder,
+    /// Batches in order; the front one may be in flight.
+    pending: VecDeque<Batch>,
+    in_flight: Option<BatchId>,
+    next_id: u64,
+    /// Sequence number of the next event handed in.
+    next_seq: u64,
+    next_drain: Instant,
+    phase: Phase,
+    rng: u64,
+    stats: ExportStats,
+    outcomes: Vec<(usize, EventOutcome)>,
+}
+
+impl Exporter {
+    /// A new exporter; `now` starts the first flush interval. Zero sizes in `config` are
+    /// raised to 1.
+    pub fn new(mut config: ExportConfig, now: Instant) -> Self {
+        config.max_batch_events = config.max_batch_events.max(1);
+        config.max_pending_batches = config.max_pending_batches.max(1);
+        config.max_attempts = config.max_attempts.max(1);
+        config.queue_capacity = config.queue_capacity.max(1);
+        Self {
+            encoder: BatchEncoder::new(config.max_body_bytes),
+            next_drain: now.saturating_add(config.flush_interval),
+            rng: config.jitter_seed,
+            config,
+            pending: VecDeque::new(),
+            in_flight: None,
+            next_id: 0,
+            next_seq: 0,
+            phase: Phase::Running,
+            stats: ExportStats::default(),
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ExportConfig {
+        &self.config
+    }
+
+    /// The exporter's counters (merge the queue's with [`ExportStats::with_queue`]).
+    pub fn stats(&self) -> ExportStats {
+        self.stats
+    }
+
+    /// Events held (ready, in flight or waiting to retry).
+    pub fn held_events(&self) -> usize {
+        self.pending.iter().map(|b| b.events.len()).sum()
+    }
+
+    /// True when the exporter holds no event.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// True while a body is out and its outcome not yet handled.
+    pub fn is_sending(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    fn has_room(&self) -> bool {
+        self.pending.len() < self.config.max_pending_batches
+    }
+
+    /// How many events to move from the queue now (0: none), given `queued` events in it.
+    ///
+    /// Full batches are taken as soon as there is room for them; a partial batch once the
+    /// flush interval has passed since the last interval drain, and during shutdown. Room
+    /// is `max_pending_batches` batches; while they are all taken the queue fills up.
+    #[must_use]
+    pub fn poll_drain(&mut self, now: Instant, queued: usize) -> usize {
+        match self.phase {
+            Phase::Abandoned => return queued,
+            Phase::ShuttingDown { .. } => return queued,
+            Phase::Running => {}
+        }
+        if !self.has_room() {
+            return 0;
+        }
+        let batch = self.config.max_batch_events;
+        let room = (self.config.max_pending_batches - self.pending.len()).saturating_mul(batch);
+        let interval_due = now >= self.next_drain;
+        if interval_due {
+            self.next_drain = now.saturating_add(self.config.flush_interval);
+            queued.min(room)
+        } else {
+            (queued / batch * batch).min(room)
+        }
+    }
+
+    /// Takes events moved out of the queue, oldest first. They are due at once (after any
+    /// batch waiting to retry). After [`abandon`](Self::abandon) they are dropped and
+    /// counted as `dropped_shutdown`.
+    pub fn handle_events(&mut self, events: Vec<Event>, now: Instant) {
+        if events.is_empty() {
+            return;
+        }
+        if self.phase == Phase::Abandoned {
+            self.stats.dropped_shutdown += events.len() as u64;
+            self.next_seq += events.len() as u64;
+            return;
+        }
+        let batch = self.config.max_batch_events;
+        let mut iter = events.into_iter().peekable();
+        // Top up the last batch if it has not been sent yet.
+        let in_flight_idx = self.in_flight.map(|_| 0);
+        let last_idx = self.pending.len().checked_sub(1);
+        if let Some(last) = last_idx.filter(|&i| Some(i) != in_flight_idx) {
+            let b = &mut self.pending[last];
+            if b.fresh {
+                while b.events.len() < batch {
+                    match iter.next() {
+                        Some(ev) => {
+                            b.events.push(ev);
+                            self.next_seq += 1;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        while iter.peek().is_some() {
+            let mut events = Vec::with_capacity(batch.min(iter.len()));
+            events.extend(iter.by_ref().take(batch));
+            let first_seq = self.next_seq;
+            self.next_seq += events.len() as u64;
+            self.pending.push_back(Batch {
+                events,
+                first_seq,
+                not_before: now,
+                status_failures: 0,
+                failures: 0,
+                bytes: 0,
+                fresh: true,
+            });
+        }
+    }
+
+    /// Encodes the next due batch into `buf` (cleared first, capacity kept) and returns
+    /// what to send, or `None` when a body is already out or nothing is due.
+    ///
+    /// A batch too big for one body is cut at the body cap (the rest is sent next); an
+    /// event too big for any body is cut down or dropped, never the batch.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if self.in_flight.is_some() || self.phase == Phase::Abandoned {
+            return None;
+        }
+        loop {
+            let front = self.pending.front_mut()?;
+            if front.not_before > now {
+                return None;
+            }
+            buf.clear();
+            self.outcomes.clear();
+            let outcomes = &mut self.outcomes;
+            let summary = self.encoder.encode_each(&front.events, buf, |i, o| {
+                if o != EventOutcome::Encoded {
+                    outcomes.push((i, o));
+                }
+            });
+            if summary.consumed < front.events.len() {
+                let rest = front.events.split_off(summary.consumed);
+                let rest = Batch {
+                    events: rest,
+                    first_seq: front.first_seq + summary.consumed as u64,
+                    not_before: front.not_before,
+                    status_failures: 0,
+                    failures: 0,
+                    bytes: 0,
+                    fresh: true,
+                };
+                self.pending.insert(1, rest);
+            }
+            let front = self.pending.front_mut()?;
+            // Keep the batch as it was sent, so a retry sends the same body.
+            for &(i, o) in self.outcomes.iter().rev() {
+                match o {
+                    EventOutcome::Truncated => {
+                        front.events[i] = cut_down(&front.events[i]);
+                        self.stats.truncated += 1;
+                    }
+                    EventOutcome::Dropped => {
+                        front.events.remove(i);
+                        self.stats.dropped_oversized += 1;
+                    }
+                    EventOutcome::Encoded => {}
+                }
+            }
+            if summary.encoded == 0 {
+                self.pending.pop_front();
+                continue;
+            }
+            front.bytes = summary.bytes;
+            front.fresh = false;
+            let id = BatchId(self.next_id);
+            self.next_id += 1;
+            self.in_flight = Some(id);
+            return Some(Transmit {
+                id,
+                events: summary.encoded,
+                bytes: summary.bytes,
+            });
+        }
+    }
+
+    /// Handles the outcome of the send `id`. Outcomes of unknown ids (sends of an
+    /// abandoned exporter, duplicates) are ignored.
+    pub fn handle_outcome(&mut self, id: BatchId, outcome: SendOutcome, now: Instant) {
+        if self.in_flight != Some(id) {
+            return;
+        }
+        self.in_flight = None;
+        let Some(front) = self.pending.front_mut() else {
+            return;
+        };
+        let n = front.events.len() as u64;
+        match outcome {
+            SendOutcome::Status { status, .. } if (200..300).contains(&status) => {
+                self.stats.sent += n;
+                self.stats.batches_sent += 1;
+                self.stats.bytes_sent += front.bytes as u64;
+                self.pending.pop_front();
+            }
+            SendOutcome::Status { status: 413, .. } => {
+                if front.events.len() <= 1 {
+                    self.stats.dropped_oversized += n;
+                    self.pending.pop_front();
+                } else {
+                    let half = front.events.len() / 2;
+                    let second = Batch {
+                        events: front.events.split_off(half),
+                        first_seq: front.first_seq + half as u64,
+                        not_before: now,
+                        status_failures: 0,
+                        failures: 0,
+                        bytes: 0,
+                        fresh: false,
+                    };
+                    front.not_before = now;
+                    front.status_failures = 0;
+                    front.failures = 0;
+                    self.pending.insert(1, second);
+                    self.stats.split += 1;
+                }
+            }
+            SendOutcome::Status {
+                status: 408 | 429 | 500..=599,
+                retry_after,
+            } => {
+                front.status_failures += 1;
+                front.failures = front.failures.saturating_add(1);
+                if front.status_failures >= self.config.max_attempts {
+                    self.stats.dropped_retries_exhausted += n;
+                    self.pending.pop_front();
+                } else {
+                    let delay = match retry_after {
+                        Some(d) => d.min(self.config.max_retry_after),
+                        None => {
+                            let failures = front.failures;
+                            self.backoff(failures)
+                        }
+                    };
+                    if let Some(front) = self.pending.front_mut() {
+                        front.not_before = now.saturating_add(delay);
+                    }
+                    self.stats.retried += 1;
+                }
+            }
+            SendOutcome::Status { status, .. } => {
+                self.stats.dropped_rejected += n;
+                self.stats.last_rejected_status = Some(status);
+                self.pending.pop_front();
+            }
+            SendOutcome::ConnectionError | SendOutcome::Timeout => {
+                front.failures = front.failures.saturating_add(1);
+                let failures = front.failures;
+                let delay = self.backoff(failures);
+                if let Some(front) = self.pending.front_mut() {
+                    front.not_before = now.saturating_add(delay);
+                }
+                self.stats.retried += 1;
+            }
+        }
+    }
+
+    /// Backoff after `failures` failed sends: `initial * 2^(failures-1)` capped at
+    /// `max_backoff`, then jittered into its upper half (`[d/2, d]`).
+    fn backoff(&mut self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(32);
+        let base = self
+            .config
+            .initial_backoff
+            .checked_mul(1u32 << exp.min(31))
+            .unwrap_or(self.config.max_backoff)
+            .min(self.config.max_backoff);
+        let nanos = u64::try_from(base.as_nanos()).unwrap_or(u64::MAX);
+        let half = nanos / 2;
+        self.rng = self.rng.wrapping_add(1);
+        let r = splitmix64(self.rng);
+        let jitter = if half == 0 { 0 } else { r % (nanos - half + 1) };
+        Duration::from_nanos(half + jitter)
+    }
+
+    /// The next time the task must run even if nothing else wakes it: the end of the
+    /// flush interval (when there is room for events), the retry time of the next batch
+    /// (when none is in flight) and the shutdown deadline. `None` after
+    /// [`abandon`](Self::abandon). A time already past means "call the `poll_*` methods
+    /// now".
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut consider = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
+        match self.phase {
+            Phase::Abandoned => return None,
+            Phase::ShuttingDown { deadline } => consider(deadline),
+            Phase::Running => {
+                if self.has_room() {
+                    consider(self.next_drain);
+                }
+            }
+        }
+        if self.in_flight.is_none() {
+            if let Some(b) = self.pending.front() {
+                consider(b.not_before);
+            }
+        }
+        t
+    }
+
+    /// Asks for every event handed in so far to be sent. Partial batches are already due
+    /// once handed in, so move the queue's events in with
+    /// [`handle_events`](Self::handle_events) first; the next flush interval starts at
+    /// `now`. Batches waiting to retry keep their retry time.
+    pub fn request_flush(&mut self, now: Instant) -> FlushTicket {
+        if self.phase == Phase::Running {
+            self.next_drain = now.saturating_add(self.config.flush_interval);
+        }
+        FlushTicket(self.next_seq)
+    }
+
+    /// True when every event handed in before `ticket` was sent or dropped.
+    pub fn is_flushed(&self, ticket: FlushTicket) -> bool {
+        let low = self.pending.front().map_or(self.next_seq, |b| b.first_seq);
+        low >= ticket.0
+    }
+
+    /// Starts shutdown: from now on every queued event is taken at once and every held
+    /// batch is due now (retry waits are cut short once). Send until
+    /// [`is_idle`](Self::is_idle) (and the queue is empty); at `deadline`, call
+    /// [`abandon`](Self::abandon).
+    pub fn begin_shutdown(&mut self, now: Instant, deadline: Instant) {
+        if self.phase == Phase::Abandoned {
+            return;
+        }
+        self.phase = Phase::ShuttingDown { deadline };
+        for b in &mut self.pending {
+            b.not_before = b.not_before.min(now);
+        }
+    }
+
+    /// The shutdown deadline, once [`begin_shutdown`](Self::begin_shutdown) was called.
+    pub fn shutdown_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::ShuttingDown { deadline } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// Gives up: drops every held event (the one in flight too; its outcome will be
+    /// ignored), counts them as `dropped_shutdown` and returns how many. Events handed in
+    /// afterwards are dropped and counted the same way.
+    pub fn abandon(&mut self, _now: Instant) -> usize {
+        let n = self.held_events();
+        self.stats.dropped_shutdown += n as u64;
+        self.pending.clear();
+        self.in_flight = None;
+        self.phase = Phase::Abandoned;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters_into_upper_half() {
+        let mut e = Exporter::new(ExportConfig::default(), Instant::ZERO);
+        for f in 1..=20u32 {
+            let d = e.backoff(f);
+            let base = Duration::from_millis(100)
+                .checked_mul(1 << (f - 1).min(20))
+                .unwrap()
+                .min(Duration::from_secs(30));
+            assert!(d >= base / 2 && d <= base, "failure {f}: {d:?} vs {base:?}");
+        }
+        assert!(e.backoff(u32::MAX) <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn retry_after_parses_delta_seconds_only() {
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after(""), None);
+    }
+}

@@ -224,7 +224,9 @@ pub struct Tracer {
 
 impl core::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Tracer").field("service", &self.service).finish_non_exhaustive()
+        f.debug_struct("Tracer")
+            .field("service", &self.service)
+            .finish_non_exhaustive()
     }
 }
 
@@ -284,7 +286,10 @@ impl Tracer {
         f.clock = remote.clock.clone();
         f.clock.ensure(&f.thread_id.clone(), 0);
         f.last_event = remote.event_id;
-        f.tracestate = remote.tracestate.as_ref().map(|t| Arc::from(alloc::string::ToString::to_string(t).as_str()));
+        f.tracestate = remote
+            .tracestate
+            .as_ref()
+            .map(|t| Arc::from(alloc::string::ToString::to_string(t).as_str()));
         f.distributed = true;
         f
     }
@@ -422,7 +427,13 @@ impl Tracer {
             clock: flow.clock.clone(),
             event_id: flow.last_event,
         };
-        Propagation::new(&clock, flow.tracestate.as_deref().and_then(|t| t.parse::<TraceState>().ok()).as_ref())
+        Propagation::new(
+            &clock,
+            flow.tracestate
+                .as_deref()
+                .and_then(|t| t.parse::<TraceState>().ok())
+                .as_ref(),
+        )
     }
 }
 

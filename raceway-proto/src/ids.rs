@@ -144,7 +144,7 @@ macro_rules! uuid_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s: &str = <&str>::deserialize(d).or_else(|_| Err(serde::de::Error::custom("expected a UUID string")))?;
+                let s = alloc::string::String::deserialize(d)?;
                 s.parse().map_err(serde::de::Error::custom)
             }
         }
@@ -241,7 +241,7 @@ impl Serialize for SpanId {
 
 impl<'de> Deserialize<'de> for SpanId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s: &str = <&str>::deserialize(d)?;
+        let s = alloc::string::String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
 }
@@ -316,7 +316,11 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "a0000000-0000-4000-8000-00000000000a");
         assert_eq!(
-            "4bf92f35-77b3-4da6-a3ce-929d0e0e4736".parse::<TraceId>().unwrap().w3c_hex().to_string(),
+            "4bf92f35-77b3-4da6-a3ce-929d0e0e4736"
+                .parse::<TraceId>()
+                .unwrap()
+                .w3c_hex()
+                .to_string(),
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
         assert!("not-a-uuid".parse::<EventId>().is_err());
@@ -326,7 +330,10 @@ mod tests {
 
     #[test]
     fn span_ids_are_strict() {
-        assert_eq!("00f067aa0ba902b7".parse::<SpanId>().unwrap().to_string(), "00f067aa0ba902b7");
+        assert_eq!(
+            "00f067aa0ba902b7".parse::<SpanId>().unwrap().to_string(),
+            "00f067aa0ba902b7"
+        );
         assert_eq!("0000000000000000".parse::<SpanId>(), Err(IdError::Zero));
         assert_eq!("00F067AA0BA902B7".parse::<SpanId>(), Err(IdError::Character));
         assert_eq!("00f067aa0ba902b".parse::<SpanId>(), Err(IdError::Length));

@@ -12,6 +12,11 @@
 //! - [`analysis`]: the local race analyser;
 //! - [`boundary`]: the traits adapters implement (context store, sender).
 //!
+//! With `std`, it also holds what every adapter shares, so the adapters stay thin:
+//! [`client`] (the `track_*` API over any context store, and the sink), [`config`]
+//! (environment variables), [`driver`] (the export loop's logic), [`sync`] (tracked
+//! `std::sync` locks) and [`system`] (default wall clock and id generator).
+//!
 //! # Features
 //! - `std` (default): fast default id generator and wall clock.
 //! - `http`: `http::HeaderMap` adapters for the header codecs.
@@ -25,13 +30,23 @@ extern crate std;
 
 pub mod analysis;
 pub mod boundary;
+#[cfg(feature = "std")]
+pub mod client;
 pub mod clock;
+#[cfg(feature = "std")]
+pub mod config;
+#[cfg(feature = "std")]
+pub mod driver;
 pub mod encode;
 pub mod event;
 pub mod export;
 pub mod flow;
 pub mod headers;
 pub mod ids;
+#[cfg(feature = "std")]
+pub mod sync;
+#[cfg(feature = "std")]
+pub mod system;
 pub mod time;
 
 pub use clock::{ClockOrdering, VectorClock};
@@ -39,3 +54,11 @@ pub use event::{AccessType, Event, EventKind, MemoryOrdering, Metadata, SourceLo
 pub use flow::{Flow, FlowEnd, Service, Tracer};
 pub use ids::{EventId, IdGenerator, SpanId, TraceId};
 pub use time::{Instant, Timestamp, WallClock};
+
+pub use analysis::{Analyzer, AnalyzerConfig, Race, RaceReport};
+pub use encode::{BatchEncoder, EncodeSummary};
+pub use export::{
+    BatchId, ExportConfig, ExportStats, Exporter, FlushTicket, PushOutcome, RecordQueue, SendOutcome,
+    Transmit,
+};
+pub use headers::{extract, ClockHeader, ExtractError, Propagation, RemoteContext, TraceParent, TraceState};

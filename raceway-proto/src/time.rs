@@ -106,7 +106,12 @@ impl FromStr for Timestamp {
         if b.len() < 20 || b.len() > 64 {
             return Err(TimestampError);
         }
-        if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        if b[4] != b'-'
+            || b[7] != b'-'
+            || !matches!(b[10], b'T' | b't' | b' ')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return Err(TimestampError);
         }
         let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
@@ -155,7 +160,8 @@ impl FromStr for Timestamp {
         if (cy, cm, cd) != (i64::from(y), mo, d) {
             return Err(TimestampError); // e.g. February 30th
         }
-        let secs = days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(se.min(59)) - offset_secs;
+        let secs =
+            days * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(se.min(59)) - offset_secs;
         if secs < 0 {
             return Err(TimestampError);
         }
@@ -171,7 +177,7 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s: &str = <&str>::deserialize(d)?;
+        let s = alloc::string::String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
 }
@@ -193,7 +199,10 @@ impl Instant {
     }
     /// `self + d`, saturating.
     pub fn saturating_add(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        Self(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
@@ -218,7 +227,10 @@ mod tests {
         assert_eq!(t.to_string(), "2026-11-29T08:00:00.000016Z");
         let u: Timestamp = "2026-11-29T09:00:00.000016+01:00".parse().unwrap();
         assert_eq!(t, u);
-        assert_eq!("1970-01-01T00:00:00Z".parse::<Timestamp>().unwrap().unix_micros(), 0);
+        assert_eq!(
+            "1970-01-01T00:00:00Z".parse::<Timestamp>().unwrap().unix_micros(),
+            0
+        );
         assert!("2026-02-30T00:00:00Z".parse::<Timestamp>().is_err());
         assert!("yesterday".parse::<Timestamp>().is_err());
         assert!("2026-11-29 08:00:00".parse::<Timestamp>().is_err());
@@ -226,7 +238,11 @@ mod tests {
 
     #[test]
     fn leap_years_and_far_dates_round_trip() {
-        for s in ["2024-02-29T23:59:59.999999Z", "2100-03-01T00:00:00.000000Z", "1999-12-31T12:34:56.000001Z"] {
+        for s in [
+            "2024-02-29T23:59:59.999999Z",
+            "2100-03-01T00:00:00.000000Z",
+            "1999-12-31T12:34:56.000001Z",
+        ] {
             assert_eq!(s.parse::<Timestamp>().unwrap().to_string(), s);
         }
     }

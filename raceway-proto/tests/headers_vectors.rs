@@ -14,18 +14,14 @@ const VECTORS: &str = concat!(
 );
 
 fn vectors() -> Value {
-    let text =
-        std::fs::read_to_string(VECTORS).unwrap_or_else(|e| panic!("reading {VECTORS}: {e}"));
+    let text = std::fs::read_to_string(VECTORS).unwrap_or_else(|e| panic!("reading {VECTORS}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
 fn clock(v: &Value) -> VectorClock {
     let pairs = v.as_array().unwrap().iter().map(|p| {
         let p = p.as_array().unwrap();
-        (
-            Arc::<str>::from(p[0].as_str().unwrap()),
-            p[1].as_u64().unwrap(),
-        )
+        (Arc::<str>::from(p[0].as_str().unwrap()), p[1].as_u64().unwrap())
     });
     let c = VectorClock::from_pairs(pairs);
     assert_eq!(
@@ -105,14 +101,9 @@ fn parses_python_sdk_headers_like_the_python_sdk() {
         );
         assert_eq!(ctx.event_id, None);
         // The receiver adds its own component at 0 (done by the caller, `Tracer::continue_trace`).
-        let own: Arc<str> =
-            Arc::from(format!("{}#{}", s(&case["service"]), s(&case["instance"])).as_str());
+        let own: Arc<str> = Arc::from(format!("{}#{}", s(&case["service"]), s(&case["instance"])).as_str());
         ctx.clock.ensure(&own, 0);
-        assert_eq!(
-            ctx.clock,
-            clock(&case["clock_vector"]),
-            "clock order and values"
-        );
+        assert_eq!(ctx.clock, clock(&case["clock_vector"]), "clock order and values");
         assert_eq!(case["distributed"], Value::Bool(true));
     }
 }
@@ -149,12 +140,7 @@ fn raceway_clock_wins_and_invalid_parts_fall_back() {
     assert_eq!(ctx.clock.len(), 2);
 
     // a bad tracestate never voids the rest
-    let ctx = extract([
-        ("traceparent", tp),
-        ("raceway-clock", rc),
-        ("tracestate", "BAD"),
-    ])
-    .unwrap();
+    let ctx = extract([("traceparent", tp), ("raceway-clock", rc), ("tracestate", "BAD")]).unwrap();
     assert_eq!(ctx.tracestate, None);
     assert_eq!(ctx.clock.len(), 2);
 }

@@ -260,10 +260,7 @@ fn test_traceparent_ows_handling() {
 fn test_tracestate_included_traceparent_missing() {
     // No traceparent: nothing to continue, and the tracestate is not read.
     assert_eq!(ctx(&[("tracestate", "foo=1")]), Err(ExtractError::Missing));
-    assert_eq!(
-        ctx(&[("tracestate", "foo=1,bar=2")]),
-        Err(ExtractError::Missing)
-    );
+    assert_eq!(ctx(&[("tracestate", "foo=1,bar=2")]), Err(ExtractError::Missing));
 }
 
 #[test]
@@ -321,10 +318,7 @@ fn test_tracestate_duplicated_keys() {
 
 #[test]
 fn test_tracestate_all_allowed_characters() {
-    let key_without_vendor: String = ('a'..='z')
-        .chain('0'..='9')
-        .chain(['_', '-', '*', '/'])
-        .collect();
+    let key_without_vendor: String = ('a'..='z').chain('0'..='9').chain(['_', '-', '*', '/']).collect();
     let key_with_vendor = format!("{key_without_vendor}@a-z0-9_-*/");
     let value: String = (0x20u8..=0x2B)
         .chain(0x2D..=0x3C)
@@ -360,11 +354,7 @@ fn test_tracestate_ows_handling() {
 #[test]
 fn test_tracestate_key_illegal_characters() {
     for v in ["foo =1", "FOO=1", "foo.bar=1"] {
-        assert_eq!(
-            tracestate_of(&with_tp00(&[("tracestate", v)])),
-            None,
-            "{v:?}"
-        );
+        assert_eq!(tracestate_of(&with_tp00(&[("tracestate", v)])), None, "{v:?}");
     }
 }
 
@@ -376,22 +366,15 @@ fn test_tracestate_key_illegal_vendor_format() {
         "foo@@bar=1,bar=2",
         "foo@bar@baz=1,bar=2",
     ] {
-        assert_eq!(
-            tracestate_of(&with_tp00(&[("tracestate", v)])),
-            None,
-            "{v:?}"
-        );
+        assert_eq!(tracestate_of(&with_tp00(&[("tracestate", v)])), None, "{v:?}");
     }
 }
 
 #[test]
 fn test_tracestate_member_count_limit() {
-    let h1 =
-        "bar01=01,bar02=02,bar03=03,bar04=04,bar05=05,bar06=06,bar07=07,bar08=08,bar09=09,bar10=10";
-    let h2 =
-        "bar11=11,bar12=12,bar13=13,bar14=14,bar15=15,bar16=16,bar17=17,bar18=18,bar19=19,bar20=20";
-    let h3 =
-        "bar21=21,bar22=22,bar23=23,bar24=24,bar25=25,bar26=26,bar27=27,bar28=28,bar29=29,bar30=30";
+    let h1 = "bar01=01,bar02=02,bar03=03,bar04=04,bar05=05,bar06=06,bar07=07,bar08=08,bar09=09,bar10=10";
+    let h2 = "bar11=11,bar12=12,bar13=13,bar14=14,bar15=15,bar16=16,bar17=17,bar18=18,bar19=19,bar20=20";
+    let h3 = "bar21=21,bar22=22,bar23=23,bar24=24,bar25=25,bar26=26,bar27=27,bar28=28,bar29=29,bar30=30";
     let ts = tracestate_of(&with_tp00(&[
         ("tracestate", h1),
         ("tracestate", h2),
@@ -415,10 +398,7 @@ fn test_tracestate_member_count_limit() {
 #[test]
 fn test_tracestate_key_length_limit() {
     let ok = |second: String| {
-        let ts = tracestate_of(&with_tp00(&[
-            ("tracestate", "foo=1"),
-            ("tracestate", &second),
-        ]));
+        let ts = tracestate_of(&with_tp00(&[("tracestate", "foo=1"), ("tracestate", &second)]));
         ts.and_then(|t| t.get("foo").map(String::from))
     };
     assert_eq!(ok(format!("{}=1", "z".repeat(256))).as_deref(), Some("1"));
@@ -433,14 +413,8 @@ fn test_tracestate_key_length_limit() {
 
 #[test]
 fn test_tracestate_value_illegal_characters() {
-    assert_eq!(
-        tracestate_of(&with_tp00(&[("tracestate", "foo=bar=baz")])),
-        None
-    );
-    assert_eq!(
-        tracestate_of(&with_tp00(&[("tracestate", "foo=,bar=3")])),
-        None
-    );
+    assert_eq!(tracestate_of(&with_tp00(&[("tracestate", "foo=bar=baz")])), None);
+    assert_eq!(tracestate_of(&with_tp00(&[("tracestate", "foo=,bar=3")])), None);
 }
 
 #[test]

@@ -11,8 +11,7 @@ use raceway_proto::analysis::{Analyzer, AnalyzerConfig, RaceReport};
 use raceway_proto::headers::{self, ClockHeader, RemoteContext};
 use raceway_proto::ids::{splitmix64, SeededIds};
 use raceway_proto::{
-    AccessType, Event, EventKind, Flow, Service, SourceLocation, Timestamp, TraceId, Tracer,
-    WallClock,
+    AccessType, Event, EventKind, Flow, Service, SourceLocation, Timestamp, TraceId, Tracer, WallClock,
 };
 use serde_json::{json, Value};
 
@@ -83,34 +82,20 @@ impl App {
     }
 
     #[track_caller]
-    fn access(
-        &mut self,
-        f: &mut Flow,
-        var: &str,
-        access: AccessType,
-        old: Option<Value>,
-        new: Value,
-    ) {
+    fn access(&mut self, f: &mut Flow, var: &str, access: AccessType, old: Option<Value>, new: Value) {
         let kind = EventKind::state_change(var, old, new, access, SourceLocation::caller());
         self.events.push(self.t.record(f, kind, None));
     }
 
     #[track_caller]
     fn read(&mut self, f: &mut Flow, var: &str, value: Value) {
-        let kind =
-            EventKind::state_change(var, None, value, AccessType::Read, SourceLocation::caller());
+        let kind = EventKind::state_change(var, None, value, AccessType::Read, SourceLocation::caller());
         self.events.push(self.t.record(f, kind, None));
     }
 
     #[track_caller]
     fn write(&mut self, f: &mut Flow, var: &str, old: Value, new: Value) {
-        let kind = EventKind::state_change(
-            var,
-            Some(old),
-            new,
-            AccessType::Write,
-            SourceLocation::caller(),
-        );
+        let kind = EventKind::state_change(var, Some(old), new, AccessType::Write, SourceLocation::caller());
         self.events.push(self.t.record(f, kind, None));
     }
 
@@ -135,12 +120,7 @@ impl App {
     }
 
     fn other(&mut self, f: &mut Flow, name: &str) {
-        let kind = EventKind::function_call(
-            name,
-            &Arc::from("app"),
-            json!([]),
-            &SourceLocation::caller(),
-        );
+        let kind = EventKind::function_call(name, &Arc::from("app"), json!([]), &SourceLocation::caller());
         self.events.push(self.t.record(f, kind, None));
     }
 
@@ -287,8 +267,7 @@ fn s1_write_write_pairs() {
     assert!(report
         .races()
         .iter()
-        .all(|r| r.first.access_type == AccessType::Write
-            && r.second.access_type == AccessType::Write));
+        .all(|r| r.first.access_type == AccessType::Write && r.second.access_type == AccessType::Write));
 }
 
 /// S2: like S1, but odd requests record two extra events first.
@@ -497,13 +476,7 @@ fn s7_rwlock_no_race() {
 fn s8_threads_atomic_counter_and_plain_total() {
     let mut app = App::new("batch", 8);
     let mut main = app.t.new_trace();
-    app.access(
-        &mut main,
-        "counter",
-        AccessType::AtomicWrite,
-        None,
-        json!(0),
-    );
+    app.access(&mut main, "counter", AccessType::AtomicWrite, None, json!(0));
     let mut t1 = app.spawn(&mut main);
     let mut t2 = app.spawn(&mut main);
     app.access(
@@ -740,19 +713,13 @@ fn limits_count_what_they_leave_out() {
         .to_string()
         .contains("7 more racing pair(s) not listed (limit of 3"));
 
-    let mut a = Analyzer::with_config(
-        AnalyzerConfig::new()
-            .with_max_races(2)
-            .with_max_counted_races(4),
-    );
+    let mut a = Analyzer::with_config(AnalyzerConfig::new().with_max_races(2).with_max_counted_races(4));
     a.observe_all(&app.events);
     let report = a.into_report();
     assert_eq!(report.len(), 2);
     assert_eq!(report.racing_pairs(), 4);
     assert!(report.is_saturated());
-    assert!(report
-        .to_string()
-        .contains("at least 4 racing flow pair(s)"));
+    assert!(report.to_string().contains("at least 4 racing flow pair(s)"));
 }
 
 #[test]
@@ -807,10 +774,7 @@ fn reason_explains_a_smaller_component_and_equal_clocks() {
     let report = analyze(&app.events);
     let why = report.races()[0].reason();
     assert!(
-        why.contains(&format!(
-            "first has {}=3 which second has at 2",
-            p.thread_id()
-        )),
+        why.contains(&format!("first has {}=3 which second has at 2", p.thread_id())),
         "{why}"
     );
     assert!(
@@ -931,9 +895,7 @@ fn random_program(seed: u64) -> Vec<Event> {
             }
             9 => {
                 // finish a live child of i: join it, or merge its answer
-                if let Some(c) =
-                    (0..flows.len()).find(|&c| flows[c].parent == Some(i) && !flows[c].done)
-                {
+                if let Some(c) = (0..flows.len()).find(|&c| flows[c].parent == Some(i) && !flows[c].done) {
                     flows[c].done = true;
                     if flows[c].call {
                         let capp = flows[c].app;
@@ -1049,11 +1011,7 @@ fn randomized_programs_match_the_all_pairs_rules() {
             assert!(!(r.first.access_type.is_atomic() && r.second.access_type.is_atomic()));
             assert!(!r.first.clock.happened_before(&r.second.clock));
             assert!(!r.second.clock.happened_before(&r.first.clock));
-            assert!(r
-                .first
-                .lock_set
-                .iter()
-                .all(|l| !r.second.lock_set.contains(l)));
+            assert!(r.first.lock_set.iter().all(|l| !r.second.lock_set.contains(l)));
         }
         assert_eq!(got, expected, "seed {seed}");
         total += expected.len();

@@ -1,1 +1,58 @@
-//! Placeholder: being written.
+//! Raceway race detection and distributed tracing for tokio and axum services.
+//!
+//! Add the middleware, record what your handlers do to shared state, and Raceway tells
+//! you which of those accesses race. With no endpoint configured, the built-in local
+//! analyser finds the races in-process ([`RacewayClient::races`]); with one, events go to
+//! a Raceway server in the background.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{extract::State, routing::post, Router};
+//! use raceway_rt_tokio::RacewayClient;
+//!
+//! async fn transfer(State(raceway): State<Arc<RacewayClient>>) -> &'static str {
+//!     raceway.track_state_change("alice.balance", None::<i64>, 100, "Read");
+//!     raceway.track_state_change("alice.balance", Some(100), 90, "Write");
+//!     "ok"
+//! }
+//!
+//! let raceway = Arc::new(RacewayClient::local("bank"));
+//! let app: Router = Router::new()
+//!     .route("/transfer", post(transfer))
+//!     .layer(axum::middleware::from_fn_with_state(raceway.clone(), RacewayClient::middleware))
+//!     .with_state(raceway);
+//! ```
+//!
+//! Moving from the published `raceway` 0.1 crate: change the dependency line; the
+//! README's API is here as written (and its middleware line compiles here, which it does
+//! not against 0.1). Differences worth knowing: every request, spawned task and cloned
+//! context is its own flow (its own `thread_id` and clock component), which is what lets
+//! the server find the races that exist and no others; events outside any flow are
+//! counted, not silently attributed to an OS thread.
+//!
+//! # Features
+//! - `rustls`: `https://` endpoints.
+#![warn(missing_docs)]
+
+mod client;
+mod context;
+mod exporter;
+mod middleware;
+mod sender;
+mod spawn;
+mod sync;
+
+pub use client::{FlushError, RacewayClient};
+pub use context::{RacewayContext, TaskLocalStore, RACEWAY_CONTEXT};
+pub use middleware::{PropagateLayer, PropagateService, RacewayLayer, RacewayService};
+pub use raceway_proto::analysis::{Race, RaceReport};
+pub use raceway_proto::client::{CoreStats, PropagationError, Stats};
+pub use raceway_proto::config::{Config, ConfigError};
+pub use raceway_proto::export::ExportStats;
+pub use raceway_proto::{AccessType, MemoryOrdering};
+pub use sender::HyperSender;
+pub use spawn::{Instrumented, TrackedJoinHandle};
+pub use sync::{
+    AsyncTrackedGuard, AsyncTrackedMutex, AsyncTrackedRwLock, TrackedMutex, TrackedMutexGuard, TrackedRwLock,
+    TrackedRwLockReadGuard, TrackedRwLockWriteGuard,
+};

@@ -282,21 +282,14 @@ impl Collector {
 
     /// True between start/restart and stop.
     pub fn is_running(&self) -> bool {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
     /// Stops serving: closes the listener and every connection (hung requests and endless
     /// bodies included), and returns once the port is free. Recorded state, the script and
     /// the key are kept. Does nothing if already stopped.
     pub fn stop(&self) {
-        let running = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(r) = running {
             let _ = r.shutdown.send(());
             let _ = r.thread.join();
@@ -371,12 +364,7 @@ impl Collector {
 
     /// The body size of each POST, in bytes.
     pub fn body_sizes(&self) -> Vec<usize> {
-        self.shared
-            .lock()
-            .posts
-            .iter()
-            .map(|p| p.body_size)
-            .collect()
+        self.shared.lock().posts.iter().map(|p| p.body_size).collect()
     }
 
     /// The last POST received.
@@ -616,11 +604,7 @@ async fn ingest(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap, body:
             resp
         }
         Some(Reply::Hang) => {
-            shared.record(
-                received.post(Some(Reply::Hang), None, 0),
-                Vec::new(),
-                Vec::new(),
-            );
+            shared.record(received.post(Some(Reply::Hang), None, 0), Vec::new(), Vec::new());
             std::future::pending::<Response>().await
         }
         Some(Reply::HugeContentLength) => {
@@ -630,19 +614,14 @@ async fn ingest(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap, body:
                 Vec::new(),
             );
             // A few bytes, then nothing ever again; the announced length is never reached.
-            let stream = futures::stream::once(async {
-                Ok::<_, io::Error>(Bytes::from_static(b"{\"success\":"))
-            })
-            .chain(futures::stream::pending());
+            let stream =
+                futures::stream::once(async { Ok::<_, io::Error>(Bytes::from_static(b"{\"success\":")) })
+                    .chain(futures::stream::pending());
             let mut resp = Response::new(Body::from_stream(stream));
-            resp.headers_mut().insert(
-                header::CONTENT_LENGTH,
-                HeaderValue::from(HUGE_CONTENT_LENGTH),
-            );
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(HUGE_CONTENT_LENGTH));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             resp
         }
     }
@@ -663,18 +642,10 @@ fn authorized(headers: &HeaderMap, key: &str) -> bool {
 
 /// `application/json` or `application/<anything>+json`, as axum's `Json` extractor wants.
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match essence.strip_prefix("application/") {
         Some(sub) => sub == "json" || sub.ends_with("+json"),
         None => false,

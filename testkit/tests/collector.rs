@@ -168,18 +168,10 @@ fn auth_by_bearer_or_api_key() {
         post(&c, ACCEPTED.as_bytes(), &[("authorization", "Bearer nope")]).0,
         401
     );
-    assert_eq!(
-        post(&c, ACCEPTED.as_bytes(), &[("x-raceway-key", "nope")]).0,
-        401
-    );
+    assert_eq!(post(&c, ACCEPTED.as_bytes(), &[("x-raceway-key", "nope")]).0, 401);
     assert_eq!(c.event_count(), 0);
     assert_eq!(
-        post(
-            &c,
-            ACCEPTED.as_bytes(),
-            &[("authorization", "Bearer s3cret")]
-        )
-        .0,
+        post(&c, ACCEPTED.as_bytes(), &[("authorization", "Bearer s3cret")]).0,
         200
     );
     assert_eq!(
@@ -214,10 +206,7 @@ fn scripted_replies_then_normal() {
         Reply::Status(200),
     ]);
     assert_eq!(c.script_remaining(), 4);
-    assert_eq!(
-        post(&c, ACCEPTED.as_bytes(), &[]),
-        (429, Some("7".to_owned()))
-    );
+    assert_eq!(post(&c, ACCEPTED.as_bytes(), &[]), (429, Some("7".to_owned())));
     assert_eq!(post(&c, ACCEPTED.as_bytes(), &[]), (503, None));
     assert_eq!(c.event_count(), 0, "failure replies ingest nothing");
     assert_eq!(post(&c, ACCEPTED.as_bytes(), &[]).0, 200);
@@ -359,11 +348,7 @@ fn huge_content_length_never_completes() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(
-        resp.headers()
-            .get("content-length")
-            .unwrap()
-            .to_str()
-            .unwrap(),
+        resp.headers().get("content-length").unwrap().to_str().unwrap(),
         HUGE_CONTENT_LENGTH.to_string()
     );
     assert!(resp.headers().get("transfer-encoding").is_none());

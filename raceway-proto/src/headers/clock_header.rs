@@ -101,9 +101,7 @@ impl fmt::Display for ClockHeaderError {
             ClockHeaderError::EventId => "raceway-clock event_id is invalid",
             ClockHeaderError::NameTooLong => "raceway-clock service or instance is too long",
             ClockHeaderError::TooManyComponents => "raceway-clock has too many clock components",
-            ClockHeaderError::InvalidComponent => {
-                "raceway-clock has an invalid clock component name"
-            }
+            ClockHeaderError::InvalidComponent => "raceway-clock has an invalid clock component name",
             ClockHeaderError::Repeated => "raceway-clock header appears more than once",
             ClockHeaderError::NotVisibleAscii => "raceway-clock value is not visible ascii",
         })
@@ -196,17 +194,11 @@ impl ClockHeader {
             .map_err(|_| ClockHeaderError::SpanId)?;
         let parent_span_id = match wire.parent_span_id {
             None => None,
-            Some(p) => Some(
-                p.parse::<SpanId>()
-                    .map_err(|_| ClockHeaderError::ParentSpanId)?,
-            ),
+            Some(p) => Some(p.parse::<SpanId>().map_err(|_| ClockHeaderError::ParentSpanId)?),
         };
         let event_id = match wire.event_id {
             None => None,
-            Some(e) => Some(
-                e.parse::<EventId>()
-                    .map_err(|_| ClockHeaderError::EventId)?,
-            ),
+            Some(e) => Some(e.parse::<EventId>().map_err(|_| ClockHeaderError::EventId)?),
         };
         if wire.service.len() > MAX_NAME_LEN || wire.instance.len() > MAX_NAME_LEN {
             return Err(ClockHeaderError::NameTooLong);
@@ -313,14 +305,8 @@ mod tests {
                 r#"{{"trace_id":"0af76519-16cd-43dd-8448-eb211c80319c","span_id":"a71dd2f7c2ebe8fe","service":"s","instance":"i","clock":{clock}{extra}}}"#
             ))
         };
-        assert_eq!(
-            d(&base(r#","event_id":"nope""#, "[]")),
-            ClockHeaderError::EventId
-        );
-        assert_eq!(
-            d(&base("", r#"[["",1]]"#)),
-            ClockHeaderError::InvalidComponent
-        );
+        assert_eq!(d(&base(r#","event_id":"nope""#, "[]")), ClockHeaderError::EventId);
+        assert_eq!(d(&base("", r#"[["",1]]"#)), ClockHeaderError::InvalidComponent);
         assert_eq!(d(&base("", r#"[["a",-1]]"#)), ClockHeaderError::Json);
         let many: Vec<String> = (0..=MAX_CLOCK_COMPONENTS)
             .map(|i| alloc::format!(r#"["c{i}",1]"#))

@@ -3,8 +3,7 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{
-    ClockHeader, ClockHeaderError, ExtractError, HeaderCollector, Propagation, RemoteContext,
-    RACEWAY_CLOCK,
+    ClockHeader, ClockHeaderError, ExtractError, HeaderCollector, Propagation, RemoteContext, RACEWAY_CLOCK,
 };
 
 /// Reads a [`RemoteContext`] from request headers, with the rules of [`super::extract`].
@@ -51,9 +50,7 @@ impl ClockHeader {
         if values.next().is_some() {
             return Err(ClockHeaderError::Repeated);
         }
-        let s = first
-            .to_str()
-            .map_err(|_| ClockHeaderError::NotVisibleAscii)?;
+        let s = first.to_str().map_err(|_| ClockHeaderError::NotVisibleAscii)?;
         Self::decode(s).map(Some)
     }
 }

@@ -233,9 +233,7 @@ impl Propagation {
     pub fn new(clock: &ClockHeader, tracestate: Option<&TraceState>) -> Self {
         Self {
             traceparent: TraceParent::sampled(clock.trace_id, clock.span_id).to_string(),
-            tracestate: tracestate
-                .filter(|t| !t.is_empty())
-                .map(ToString::to_string),
+            tracestate: tracestate.filter(|t| !t.is_empty()).map(ToString::to_string),
             raceway_clock: clock.to_header_value(),
         }
     }

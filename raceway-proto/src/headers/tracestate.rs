@@ -109,9 +109,7 @@ pub(crate) fn valid_value(value: &str) -> bool {
 impl TraceState {
     /// An empty list.
     pub const fn new() -> Self {
-        Self {
-            members: Vec::new(),
-        }
+        Self { members: Vec::new() }
     }
 
     /// Parses a header value (or several `tracestate` headers joined with `,`).
@@ -125,9 +123,7 @@ impl TraceState {
             if member.is_empty() {
                 continue;
             }
-            let (key, val) = member
-                .split_once('=')
-                .ok_or(TraceStateError::MissingEquals)?;
+            let (key, val) = member.split_once('=').ok_or(TraceStateError::MissingEquals)?;
             if !valid_key(key) {
                 return Err(TraceStateError::InvalidKey);
             }
@@ -179,8 +175,7 @@ impl TraceState {
         }
         self.members.retain(|(k, _)| k != key);
         self.members.truncate(MAX_TRACESTATE_MEMBERS - 1);
-        self.members
-            .insert(0, (String::from(key), String::from(value)));
+        self.members.insert(0, (String::from(key), String::from(value)));
         Ok(())
     }
 
@@ -219,9 +214,7 @@ mod tests {
 
     #[test]
     fn parses_and_displays() {
-        let ts: TraceState = " rojo=00f067aa0ba902b7 ,\t,congo=t61rcWkgMzE\t"
-            .parse()
-            .unwrap();
+        let ts: TraceState = " rojo=00f067aa0ba902b7 ,\t,congo=t61rcWkgMzE\t".parse().unwrap();
         assert_eq!(ts.len(), 2);
         assert_eq!(ts.get("congo"), Some("t61rcWkgMzE"));
         assert_eq!(ts.to_string(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");

@@ -1,0 +1,739 @@
+//! The client core every adapter wraps: the `track_*` API, propagation and the sink.
+//!
+//! An adapter's `RacewayClient` holds a [`ClientCore`] over its own [`ContextStore`] (a
+//! tokio task-local, a thread-local, a future wrapper's slot) and dereferences to it, so the
+//! tracking methods are written once, here, and the adapters add only what is specific to
+//! their runtime: entering a flow, spawning, the background exporter and the sender.
+//!
+//! The hot path of every `track_*` call is: look up the current flow, build the event
+//! ([`Tracer::record`]: a clock increment, an id, a timestamp, a few reference-count
+//! bumps), and push it into a bounded queue under an uncontended mutex. Encoding, HTTP and
+//! retries happen on the adapter's background exporter.
+
+use core::future::Future;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
+use std::boxed::Box;
+use std::collections::HashMap;
+use std::string::{String, ToString};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::vec::Vec;
+
+use serde::Serialize;
+
+use crate::analysis::{Analyzer, RaceReport};
+use crate::boundary::ContextStore;
+use crate::config::Config;
+use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation};
+use crate::export::{ExportStats, PushOutcome, RecordQueue};
+use crate::flow::{to_json_value, Flow, FlowEnd, Service, Tracer};
+use crate::headers::{self, ClockHeader, RemoteContext};
+use crate::system::{FastIds, SystemClock};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Something that names an access type: an [`AccessType`] or a string such as `"Read"`.
+///
+/// Strings that name no access type are recorded as `Write` (a write races with every
+/// other access, so nothing is hidden) and counted in [`CoreStats::invalid_access_types`].
+pub trait IntoAccessType {
+    /// The access type, or `None` for a string that names none.
+    fn into_access_type(self) -> Option<AccessType>;
+}
+
+impl IntoAccessType for AccessType {
+    fn into_access_type(self) -> Option<AccessType> {
+        Some(self)
+    }
+}
+
+impl IntoAccessType for &str {
+    fn into_access_type(self) -> Option<AccessType> {
+        self.parse().ok()
+    }
+}
+
+impl IntoAccessType for &String {
+    fn into_access_type(self) -> Option<AccessType> {
+        self.parse().ok()
+    }
+}
+
+impl IntoAccessType for String {
+    fn into_access_type(self) -> Option<AccessType> {
+        self.parse().ok()
+    }
+}
+
+/// Why propagation headers could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PropagationError {
+    /// Called outside any flow (no request, task or thread context installed).
+    NoContext,
+    /// The SDK is disabled.
+    Disabled,
+}
+
+impl core::fmt::Display for PropagationError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            PropagationError::NoContext => {
+                "no raceway context here: call from inside a request, a tracked task or a flow"
+            }
+            PropagationError::Disabled => "the raceway sdk is disabled",
+        })
+    }
+}
+
+impl std::error::Error for PropagationError {}
+
+/// Counters of the client core (the exporter has its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CoreStats {
+    /// Events recorded (built and handed to the sink).
+    pub recorded: u64,
+    /// Events dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// `track_*` calls made outside any flow (nothing recorded).
+    pub no_context: u64,
+    /// Access types given as strings that name none (recorded as `Write`).
+    pub invalid_access_types: u64,
+}
+
+/// Every counter of a client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Recording side: events built, calls outside a flow, bad access types.
+    pub core: CoreStats,
+    /// Export side: queued, sent, retried and dropped by reason.
+    pub export: ExportStats,
+}
+
+/// Where events go: the export queue and/or the local analyser. Shared with the adapter's
+/// background exporter.
+pub struct Sink {
+    queue: Option<Mutex<RecordQueue>>,
+    analyzer: Option<Mutex<Analyzer>>,
+    wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    urgent: AtomicBool,
+    export_stats: Mutex<ExportStats>,
+    recorded: AtomicU64,
+    dropped: AtomicU64,
+    no_context: AtomicU64,
+    invalid_access: AtomicU64,
+}
+
+impl core::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sink")
+            .field("exporting", &self.queue.is_some())
+            .field("analysing", &self.analyzer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sink {
+    fn new(config: &Config) -> Self {
+        let exporting = config.enabled && config.endpoint.is_some();
+        let analysing = config.enabled && (config.endpoint.is_none() || config.local_analysis);
+        Sink {
+            queue: exporting.then(|| Mutex::new(RecordQueue::from_config(&config.export))),
+            analyzer: analysing.then(|| Mutex::new(Analyzer::new())),
+            wake: OnceLock::new(),
+            urgent: AtomicBool::new(false),
+            export_stats: Mutex::new(ExportStats::default()),
+            recorded: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            no_context: AtomicU64::new(0),
+            invalid_access: AtomicU64::new(0),
+        }
+    }
+
+    /// True when events go to a server (an exporter must run).
+    pub fn is_exporting(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Sets what to call when the queue wants the exporter to wake (a batch is full, or a
+    /// call was propagated). Set once, by the adapter, when it starts its exporter.
+    pub fn set_waker(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.wake.set(wake);
+    }
+
+    fn wake(&self) {
+        if let Some(w) = self.wake.get() {
+            w();
+        }
+    }
+
+    /// Hands one event to the analyser and the queue.
+    pub fn emit(&self, event: Event) {
+        self.recorded.fetch_add(1, Ordering::Relaxed);
+        if let Some(a) = &self.analyzer {
+            lock(a).observe(&event);
+        }
+        if let Some(q) = &self.queue {
+            let outcome = lock(q).push(event);
+            match outcome {
+                PushOutcome::Accepted { wake: true } => self.wake(),
+                PushOutcome::Accepted { wake: false } => {}
+                _ => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Asks the exporter to send what is pending soon (without waiting for the interval).
+    pub fn send_soon(&self) {
+        if self.queue.is_some() {
+            self.urgent.store(true, Ordering::Release);
+            self.wake();
+        }
+    }
+
+    /// For the exporter: true (once) after [`Sink::send_soon`].
+    pub fn take_urgent(&self) -> bool {
+        self.urgent.swap(false, Ordering::AcqRel)
+    }
+
+    /// For the exporter: moves up to `max` queued events into `out`.
+    pub fn drain(&self, max: usize, out: &mut Vec<Event>) {
+        if let Some(q) = &self.queue {
+            lock(q).drain(max, out);
+        }
+    }
+
+    /// For the exporter: events waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.queue.as_ref().map_or(0, |q| lock(q).len())
+    }
+
+    /// The local analyser's report so far (empty when the analyser is off).
+    pub fn races(&self) -> RaceReport {
+        match &self.analyzer {
+            Some(a) => lock(a).report(),
+            None => Analyzer::new().report(),
+        }
+    }
+
+    /// For the exporter: publishes its counters for [`Sink::stats`].
+    pub fn publish_export_stats(&self, stats: ExportStats) {
+        *lock(&self.export_stats) = stats;
+    }
+
+    /// All counters: the recording side's and the exporter's last published ones.
+    pub fn stats(&self) -> Stats {
+        let mut export = *lock(&self.export_stats);
+        if let Some(q) = &self.queue {
+            export = export.with_queue(lock(q).stats());
+        }
+        Stats {
+            core: self.core_stats(),
+            export,
+        }
+    }
+
+    /// The recording side's counters.
+    pub fn core_stats(&self) -> CoreStats {
+        CoreStats {
+            recorded: self.recorded.load(Ordering::Relaxed),
+            dropped_queue_full: self.dropped.load(Ordering::Relaxed),
+            no_context: self.no_context.load(Ordering::Relaxed),
+            invalid_access_types: self.invalid_access.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The runtime-independent part of a Raceway client.
+pub struct ClientCore<S> {
+    tracer: Tracer,
+    store: S,
+    sink: Arc<Sink>,
+    config: Arc<Config>,
+}
+
+impl<S> core::fmt::Debug for ClientCore<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientCore")
+            .field("service", &self.config.service_name)
+            .field("endpoint", &self.config.endpoint)
+            .field("sink", &self.sink)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ContextStore> ClientCore<S> {
+    /// A core for `config`, finding flows in `store`.
+    pub fn new(config: Config, store: S) -> Self {
+        let instance = config.resolved_instance_id();
+        let service = Service::new(
+            &config.service_name,
+            &instance,
+            &config.environment,
+            &config.module,
+            std::process::id(),
+        );
+        let tracer = Tracer::new(service, Arc::new(FastIds), Arc::new(SystemClock::new()));
+        let sink = Arc::new(Sink::new(&config));
+        Self {
+            tracer,
+            store,
+            sink,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The tracer (flow and event builder).
+    pub fn tracer(&self) -> &Tracer {
+        &self.tracer
+    }
+
+    /// The sink, shared with the exporter.
+    pub fn sink(&self) -> &Arc<Sink> {
+        &self.sink
+    }
+
+    /// The context store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// True when the SDK records anything.
+    pub fn is_enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    /// Records `kind` in the current flow. Returns false when there is no flow here.
+    pub fn record(&self, kind: EventKind, duration_ns: Option<u64>) -> bool {
+        if !self.config.enabled {
+            return false;
+        }
+        let mut kind = Some(kind);
+        let mut event = None;
+        let found = self.store.with_flow(&mut |flow| {
+            if let Some(k) = kind.take() {
+                event = Some(self.tracer.record(flow, k, duration_ns));
+            }
+        });
+        match event {
+            Some(e) => {
+                self.sink.emit(e);
+                true
+            }
+            None => {
+                if !found {
+                    self.sink.no_context.fetch_add(1, Ordering::Relaxed);
+                }
+                false
+            }
+        }
+    }
+
+    /// Records `kind` in `flow` (for adapters holding a flow outside the store).
+    pub fn record_in(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) {
+        if self.config.enabled {
+            self.sink.emit(self.tracer.record(flow, kind, duration_ns));
+        }
+    }
+
+    /// Records a read or write of `variable`.
+    ///
+    /// `access_type` is an [`AccessType`] or one of the strings `"Read"`, `"Write"`,
+    /// `"AtomicRead"`, `"AtomicWrite"`, `"AtomicRMW"`.
+    #[track_caller]
+    pub fn track_state_change<T: Serialize>(
+        &self,
+        variable: &str,
+        old_value: Option<T>,
+        new_value: T,
+        access_type: impl IntoAccessType,
+    ) {
+        if !self.config.enabled {
+            return;
+        }
+        let location = SourceLocation::caller();
+        let access = access_type.into_access_type().unwrap_or_else(|| {
+            self.sink.invalid_access.fetch_add(1, Ordering::Relaxed);
+            AccessType::Write
+        });
+        let old = old_value.as_ref().map(to_json_value);
+        let kind = EventKind::state_change(variable, old, to_json_value(&new_value), access, location);
+        self.record(kind, None);
+    }
+
+    /// Records a function call with its arguments.
+    #[track_caller]
+    pub fn track_function_call<T: Serialize>(&self, function_name: &str, args: T) {
+        self.function_call(function_name, &args, None, &SourceLocation::caller());
+    }
+
+    fn function_call<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        args: &T,
+        duration_ns: Option<u64>,
+        location: &SourceLocation,
+    ) {
+        if !self.config.enabled {
+            return;
+        }
+        let kind =
+            EventKind::function_call(name, &self.tracer.service().module, to_json_value(args), location);
+        self.record(kind, duration_ns);
+    }
+
+    /// Runs `f`, then records the call with its duration.
+    #[track_caller]
+    pub fn track_function_sync<F, T>(&self, function_name: &str, args: impl Serialize, f: F) -> T
+    where
+        F: FnOnce() -> T,
+    {
+        let location = SourceLocation::caller();
+        let start = std::time::Instant::now();
+        let out = f();
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.function_call(function_name, &args, Some(ns), &location);
+        out
+    }
+
+    /// Awaits `f`, then records the call with its duration.
+    #[track_caller]
+    pub fn track_function<'a, F, T>(
+        &'a self,
+        function_name: &'a str,
+        args: impl Serialize + 'a,
+        f: F,
+    ) -> impl Future<Output = T> + 'a
+    where
+        F: Future<Output = T> + 'a,
+    {
+        let location = SourceLocation::caller();
+        async move {
+            let start = std::time::Instant::now();
+            let out = f.await;
+            let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.function_call(function_name, &args, Some(ns), &location);
+            out
+        }
+    }
+
+    /// Records an HTTP request (the middleware records incoming ones itself).
+    pub fn track_http_request(&self, method: &str, url: &str) {
+        self.record(
+            EventKind::HttpRequest {
+                method: method.into(),
+                url: url.into(),
+                headers: Default::default(),
+                body: None,
+            },
+            None,
+        );
+    }
+
+    /// Records an HTTP response.
+    pub fn track_http_response(&self, status: u16, duration_ms: u64) {
+        self.record(
+            EventKind::HttpResponse {
+                status,
+                headers: Default::default(),
+                body: None,
+                duration_ms,
+            },
+            Some(duration_ms.saturating_mul(1_000_000)),
+        );
+    }
+
+    /// Records that the current flow took `lock_id`. Lock types by convention: `Mutex`,
+    /// `RwLock::Read`, `RwLock::Write`.
+    #[track_caller]
+    pub fn track_lock_acquire(&self, lock_id: &str, lock_type: &str) {
+        self.lock_event(
+            Arc::from(lock_id),
+            lock_type_name(lock_type),
+            true,
+            SourceLocation::caller(),
+        );
+    }
+
+    /// Records that the current flow released `lock_id`.
+    #[track_caller]
+    pub fn track_lock_release(&self, lock_id: &str, lock_type: &str) {
+        self.lock_event(
+            Arc::from(lock_id),
+            lock_type_name(lock_type),
+            false,
+            SourceLocation::caller(),
+        );
+    }
+
+    /// Records a lock event with an already shared lock id (used by the tracked locks).
+    pub fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: std::borrow::Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        let kind = if acquire {
+            EventKind::LockAcquire {
+                lock_id,
+                lock_type,
+                location,
+            }
+        } else {
+            EventKind::LockRelease {
+                lock_id,
+                lock_type,
+                location,
+            }
+        };
+        self.record(kind, None);
+    }
+
+    /// Records an error.
+    pub fn track_error(&self, error_type: &str, message: &str, stack_trace: Vec<String>) {
+        self.record(
+            EventKind::Error {
+                error_type: error_type.into(),
+                message: message.into(),
+                stack_trace,
+            },
+            None,
+        );
+    }
+
+    /// Records a custom event.
+    pub fn track_custom<T: Serialize>(&self, name: &str, data: T) {
+        self.record(
+            EventKind::Custom {
+                name: name.into(),
+                data: to_json_value(&data),
+            },
+            None,
+        );
+    }
+
+    /// Records a database query and how long it took.
+    pub fn track_database_query(&self, query: &str, database: &str, duration_ms: u64) {
+        self.record(
+            EventKind::DatabaseQuery {
+                query: query.into(),
+                database: database.into(),
+                duration_ms,
+            },
+            Some(duration_ms.saturating_mul(1_000_000)),
+        );
+    }
+
+    /// Records a database result.
+    pub fn track_database_result(&self, rows_affected: u64) {
+        self.record(EventKind::DatabaseResult { rows_affected }, None);
+    }
+
+    /// Records a memory fence.
+    #[track_caller]
+    pub fn track_memory_fence(&self, ordering: impl Into<MemoryOrdering>) {
+        let location = SourceLocation::caller();
+        self.record(
+            EventKind::MemoryFence {
+                ordering: ordering.into(),
+                location,
+            },
+            None,
+        );
+    }
+
+    /// Forks the current flow for a task or thread about to start: records `AsyncSpawn`
+    /// here and returns the child flow to install there. `None` outside any flow.
+    pub fn fork_current(&self, spawned_by: &str) -> Option<Flow> {
+        if !self.config.enabled {
+            return None;
+        }
+        let mut out = None;
+        self.store.with_flow(&mut |flow| {
+            let (child, spawn) = self.tracer.fork(flow, spawned_by);
+            self.sink.emit(spawn);
+            out = Some(child);
+        });
+        out
+    }
+
+    /// Joins a finished child into the current flow (records `AsyncAwait`).
+    pub fn join_current(&self, child: &FlowEnd, awaited_at: &str) {
+        if !self.config.enabled {
+            return;
+        }
+        self.store.with_flow(&mut |flow| {
+            let ev = self.tracer.join(flow, child, awaited_at);
+            self.sink.emit(ev);
+        });
+    }
+
+    /// Headers for an outgoing call from the current flow: `traceparent`, `tracestate`
+    /// (when the trace has one), `raceway-clock`, plus `extra`. Pending events are sent
+    /// promptly, so the server usually sees the caller's events before the callee's.
+    pub fn propagation_headers(
+        &self,
+        extra: Option<HashMap<String, String>>,
+    ) -> Result<HashMap<String, String>, PropagationError> {
+        let prop = self.propagate()?;
+        let mut out = extra.unwrap_or_default();
+        for (k, v) in prop.iter() {
+            out.insert(k.to_string(), v.to_string());
+        }
+        Ok(out)
+    }
+
+    /// The propagation headers of the current flow, typed (see
+    /// [`ClientCore::propagation_headers`]).
+    pub fn propagate(&self) -> Result<headers::Propagation, PropagationError> {
+        if !self.config.enabled {
+            return Err(PropagationError::Disabled);
+        }
+        let mut out = None;
+        self.store
+            .with_flow(&mut |flow| out = Some(self.tracer.propagate(flow)));
+        let prop = out.ok_or(PropagationError::NoContext)?;
+        self.sink.send_soon();
+        Ok(prop)
+    }
+
+    /// Merges a called service's response headers (its `raceway-clock`) into the current
+    /// flow, so what the callee did happens before what this flow does next. Returns true
+    /// when a clock was merged.
+    pub fn merge_response_headers<'h>(&self, headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> bool {
+        let Some(clock) = response_clock(headers) else {
+            return false;
+        };
+        let mut merged = false;
+        self.store
+            .with_flow(&mut |flow| merged = self.tracer.merge_response(flow, &clock));
+        merged
+    }
+
+    /// Starts the flow of an incoming request: continues the caller's trace when the
+    /// headers carry one, else starts a new trace; records the `HttpRequest` event.
+    pub fn begin_request<'h>(
+        &self,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        method: &str,
+        url: &str,
+    ) -> Flow {
+        let mut flow = match headers::extract(headers) {
+            Ok(remote) => self.tracer.continue_trace(&remote),
+            Err(_) => self.tracer.new_trace(),
+        };
+        self.record_in(
+            &mut flow,
+            EventKind::HttpRequest {
+                method: method.into(),
+                url: url.into(),
+                headers: Default::default(),
+                body: None,
+            },
+            None,
+        );
+        flow
+    }
+
+    /// Ends the current request's flow: records the `HttpResponse` and, when the request
+    /// continued a caller's trace, returns the `raceway-clock` value to answer with.
+    pub fn end_request(&self, status: u16, elapsed: Duration) -> Option<String> {
+        if !self.config.enabled {
+            return None;
+        }
+        let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let mut header = None;
+        self.store.with_flow(&mut |flow| {
+            let ev = self.tracer.record(
+                flow,
+                EventKind::HttpResponse {
+                    status,
+                    headers: Default::default(),
+                    body: None,
+                    duration_ms: ms,
+                },
+                Some(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)),
+            );
+            self.sink.emit(ev);
+            if flow.is_distributed() {
+                header = Some(self.tracer.response_clock(flow).to_header_value());
+            }
+        });
+        if header.is_some() {
+            self.sink.send_soon();
+        }
+        header
+    }
+
+    /// A root flow of a new trace (for a thread, a job, a test).
+    pub fn new_flow(&self) -> Flow {
+        self.tracer.new_trace()
+    }
+
+    /// A flow continuing the trace in `headers`, or a new trace when they carry none.
+    pub fn flow_from_headers<'h>(&self, headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Flow {
+        match headers::extract(headers) {
+            Ok(remote) => self.tracer.continue_trace(&remote),
+            Err(_) => self.tracer.new_trace(),
+        }
+    }
+
+    /// A flow continuing a decoded remote context.
+    pub fn continue_trace(&self, remote: &RemoteContext) -> Flow {
+        self.tracer.continue_trace(remote)
+    }
+
+    /// The race report of the local analyser so far.
+    pub fn races(&self) -> RaceReport {
+        self.sink.races()
+    }
+
+    /// All counters (recording side and exporter).
+    pub fn stats(&self) -> Stats {
+        self.sink.stats()
+    }
+}
+
+/// Decodes the `raceway-clock` of a response, if it has a valid one.
+pub fn response_clock<'h>(headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Option<ClockHeader> {
+    headers
+        .into_iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(headers::RACEWAY_CLOCK))
+        .and_then(|(_, v)| ClockHeader::decode(v).ok())
+}
+
+/// Normalises the lock type spellings of the published crate (`RwLock-Read`) to the
+/// server's convention (`RwLock::Read`); other strings pass through.
+pub fn lock_type_name(t: &str) -> std::borrow::Cow<'static, str> {
+    use std::borrow::Cow;
+    match t {
+        "Mutex" | "mutex" => Cow::Borrowed("Mutex"),
+        "RwLock::Read" | "RwLock-Read" | "read" => Cow::Borrowed("RwLock::Read"),
+        "RwLock::Write" | "RwLock-Write" | "write" => Cow::Borrowed("RwLock::Write"),
+        other => Cow::Owned(other.into()),
+    }
+}
+
+impl<S: ContextStore> crate::sync::LockTracker for ClientCore<S> {
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: std::borrow::Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        ClientCore::lock_event(self, lock_id, lock_type, acquire, location);
+    }
+}

@@ -1,0 +1,269 @@
+//! Tracked `std::sync` locks: a lock whose acquire and release are recorded, so the
+//! analyser knows which accesses it protects.
+//!
+//! Each adapter re-exports these with its own client type filled in
+//! (`raceway_rt_tokio::TrackedMutex<T>`), with the shapes of the published crate:
+//! `TrackedMutex::new(data, client, "lock-id")`, `.lock("Mutex")`, `TrackedRwLock::read()`
+//! and `write()`. The acquire is recorded after the lock is held and the release before
+//! it is let go, so no other flow's acquire can be recorded between them.
+//!
+//! A poisoned lock (a holder panicked) is entered anyway: the SDK never turns a poisoned
+//! lock into a second panic.
+
+use core::ops::{Deref, DerefMut};
+use std::borrow::Cow;
+use std::string::String;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::event::SourceLocation;
+
+/// Records lock events in the current flow. Implemented by every adapter's client.
+pub trait LockTracker {
+    /// Records an acquire (`acquire = true`) or a release of `lock_id`.
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    );
+}
+
+impl<T: LockTracker + ?Sized> LockTracker for Arc<T> {
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        (**self).lock_event(lock_id, lock_type, acquire, location);
+    }
+}
+
+impl<T: LockTracker + ?Sized> LockTracker for &T {
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        (**self).lock_event(lock_id, lock_type, acquire, location);
+    }
+}
+
+/// A `std::sync::Mutex` whose acquire and release are recorded.
+#[derive(Debug)]
+pub struct TrackedMutex<T, C> {
+    inner: Mutex<T>,
+    client: C,
+    lock_id: Arc<str>,
+}
+
+impl<T, C: LockTracker> TrackedMutex<T, C> {
+    /// Wraps `data`; `lock_id` names the lock in events.
+    pub fn new(data: T, client: C, lock_id: impl Into<String>) -> Self {
+        let id: String = lock_id.into();
+        Self {
+            inner: Mutex::new(data),
+            client,
+            lock_id: Arc::from(id),
+        }
+    }
+
+    /// Locks, recording the acquire; the guard records the release when dropped.
+    /// `lock_type` is `"Mutex"` by convention.
+    #[track_caller]
+    pub fn lock(&self, lock_type: &str) -> TrackedMutexGuard<'_, T, C> {
+        let location = SourceLocation::caller();
+        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let kind = crate::client::lock_type_name(lock_type);
+        self.client
+            .lock_event(self.lock_id.clone(), kind.clone(), true, location.clone());
+        TrackedMutexGuard {
+            guard: Some(guard),
+            owner: self,
+            kind,
+            location,
+        }
+    }
+
+    /// The lock's name.
+    pub fn lock_id(&self) -> &str {
+        &self.lock_id
+    }
+
+    /// Consumes the lock and returns the data.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Guard of a [`TrackedMutex`].
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct TrackedMutexGuard<'a, T, C: LockTracker> {
+    guard: Option<MutexGuard<'a, T>>,
+    owner: &'a TrackedMutex<T, C>,
+    kind: Cow<'static, str>,
+    location: SourceLocation,
+}
+
+impl<T, C: LockTracker> Drop for TrackedMutexGuard<'_, T, C> {
+    fn drop(&mut self) {
+        self.owner.client.lock_event(
+            self.owner.lock_id.clone(),
+            core::mem::take(&mut self.kind),
+            false,
+            self.location.clone(),
+        );
+        drop(self.guard.take());
+    }
+}
+
+impl<T, C: LockTracker> Deref for TrackedMutexGuard<'_, T, C> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.guard.as_deref().unwrap_or_else(|| unreachable_guard())
+    }
+}
+
+impl<T, C: LockTracker> DerefMut for TrackedMutexGuard<'_, T, C> {
+    fn deref_mut(&mut self) -> &mut T {
+        match self.guard.as_deref_mut() {
+            Some(v) => v,
+            None => unreachable_guard(),
+        }
+    }
+}
+
+#[cold]
+fn unreachable_guard() -> ! {
+    // The guard is only taken in `drop`, after which it cannot be dereferenced.
+    unreachable!("tracked lock guard used after release")
+}
+
+/// A `std::sync::RwLock` whose acquires and releases are recorded as `RwLock::Read` and
+/// `RwLock::Write`.
+#[derive(Debug)]
+pub struct TrackedRwLock<T, C> {
+    inner: RwLock<T>,
+    client: C,
+    lock_id: Arc<str>,
+}
+
+impl<T, C: LockTracker> TrackedRwLock<T, C> {
+    /// Wraps `data`; `lock_id` names the lock in events.
+    pub fn new(data: T, client: C, lock_id: impl Into<String>) -> Self {
+        let id: String = lock_id.into();
+        Self {
+            inner: RwLock::new(data),
+            client,
+            lock_id: Arc::from(id),
+        }
+    }
+
+    /// Takes a read lock.
+    #[track_caller]
+    pub fn read(&self) -> TrackedRwLockReadGuard<'_, T, C> {
+        let location = SourceLocation::caller();
+        let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        self.client.lock_event(
+            self.lock_id.clone(),
+            Cow::Borrowed("RwLock::Read"),
+            true,
+            location.clone(),
+        );
+        TrackedRwLockReadGuard {
+            guard: Some(guard),
+            owner: self,
+            location,
+        }
+    }
+
+    /// Takes the write lock.
+    #[track_caller]
+    pub fn write(&self) -> TrackedRwLockWriteGuard<'_, T, C> {
+        let location = SourceLocation::caller();
+        let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        self.client.lock_event(
+            self.lock_id.clone(),
+            Cow::Borrowed("RwLock::Write"),
+            true,
+            location.clone(),
+        );
+        TrackedRwLockWriteGuard {
+            guard: Some(guard),
+            owner: self,
+            location,
+        }
+    }
+
+    /// The lock's name.
+    pub fn lock_id(&self) -> &str {
+        &self.lock_id
+    }
+}
+
+/// Read guard of a [`TrackedRwLock`].
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct TrackedRwLockReadGuard<'a, T, C: LockTracker> {
+    guard: Option<RwLockReadGuard<'a, T>>,
+    owner: &'a TrackedRwLock<T, C>,
+    location: SourceLocation,
+}
+
+impl<T, C: LockTracker> Drop for TrackedRwLockReadGuard<'_, T, C> {
+    fn drop(&mut self) {
+        self.owner.client.lock_event(
+            self.owner.lock_id.clone(),
+            Cow::Borrowed("RwLock::Read"),
+            false,
+            self.location.clone(),
+        );
+        drop(self.guard.take());
+    }
+}
+
+impl<T, C: LockTracker> Deref for TrackedRwLockReadGuard<'_, T, C> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.guard.as_deref().unwrap_or_else(|| unreachable_guard())
+    }
+}
+
+/// Write guard of a [`TrackedRwLock`].
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct TrackedRwLockWriteGuard<'a, T, C: LockTracker> {
+    guard: Option<RwLockWriteGuard<'a, T>>,
+    owner: &'a TrackedRwLock<T, C>,
+    location: SourceLocation,
+}
+
+impl<T, C: LockTracker> Drop for TrackedRwLockWriteGuard<'_, T, C> {
+    fn drop(&mut self) {
+        self.owner.client.lock_event(
+            self.owner.lock_id.clone(),
+            Cow::Borrowed("RwLock::Write"),
+            false,
+            self.location.clone(),
+        );
+        drop(self.guard.take());
+    }
+}
+
+impl<T, C: LockTracker> Deref for TrackedRwLockWriteGuard<'_, T, C> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.guard.as_deref().unwrap_or_else(|| unreachable_guard())
+    }
+}
+
+impl<T, C: LockTracker> DerefMut for TrackedRwLockWriteGuard<'_, T, C> {
+    fn deref_mut(&mut self) -> &mut T {
+        match self.guard.as_deref_mut() {
+            Some(v) => v,
+            None => unreachable_guard(),
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! `RacewayClient` for tokio: constructors, flows, flush and shutdown.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use raceway_proto::client::{ClientCore, PropagationError};
+use raceway_proto::config::{Config, ConfigError};
+use raceway_proto::sync::LockTracker;
+use raceway_proto::{FlowEnd, SourceLocation};
+use tokio::sync::oneshot;
+
+use crate::context::{RacewayContext, TaskLocalStore};
+use crate::exporter::{Command, ExporterHandle, Reply};
+use crate::sender::HyperSender;
+use crate::spawn::{Instrumented, TrackedJoinHandle};
+
+/// Why a flush or shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The timeout passed first; what is left stays queued (flush) or was dropped and
+    /// counted (shutdown).
+    Timeout,
+    /// The exporter is not running (already shut down, or could not start).
+    NotRunning,
+}
+
+impl std::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlushError::Timeout => "timed out before every event was sent",
+            FlushError::NotRunning => "the exporter is not running",
+        })
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+struct Inner {
+    core: ClientCore<TaskLocalStore>,
+    exporter: Option<ExporterHandle>,
+    init_error: Option<ConfigError>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(exporter) = &self.exporter {
+            let (tx, rx) = std_mpsc::sync_channel(1);
+            let within = self.core.config().shutdown_timeout;
+            if exporter.send(Command::Shutdown {
+                within,
+                reply: Reply::Blocking(tx),
+            }) {
+                let _ = rx.recv_timeout(within + Duration::from_millis(200));
+            }
+            exporter.reap();
+        }
+    }
+}
+
+/// The Raceway client for tokio and axum services.
+///
+/// Cheap to clone (an `Arc` inside); the tracking methods (`track_state_change`,
+/// `track_function_call`, ..., `propagation_headers`) come from
+/// [`ClientCore`], which it dereferences to. It never panics: made outside a runtime, in
+/// a current-thread runtime, shut down twice or dropped without shutdown, it works.
+///
+/// ```
+/// use raceway_rt_tokio::RacewayClient;
+///
+/// // No endpoint: events go to the built-in local analyser.
+/// let client = RacewayClient::local("my-service");
+/// client.track_state_change("balance", None::<i64>, 100, "Read"); // outside a flow: counted, not recorded
+/// assert_eq!(client.stats().core.no_context, 1);
+/// client.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct RacewayClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RacewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RacewayClient")
+            .field("core", &self.inner.core)
+            .field("exporting", &self.inner.exporter.is_some())
+            .finish()
+    }
+}
+
+impl Deref for RacewayClient {
+    type Target = ClientCore<TaskLocalStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner.core
+    }
+}
+
+impl LockTracker for RacewayClient {
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: std::borrow::Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        self.inner.core.lock_event(lock_id, lock_type, acquire, location);
+    }
+}
+
+impl RacewayClient {
+    /// A client sending to `endpoint` as `service_name` (module `app`). The API key, the
+    /// instance id and the rest come from the environment when set (see
+    /// [`raceway_proto::config`]). An empty endpoint keeps events for the local analyser.
+    pub fn new(endpoint: &str, service_name: &str) -> Self {
+        Self::build(endpoint, service_name, None, None)
+    }
+
+    /// As [`RacewayClient::new`], authenticating with `api_key`.
+    pub fn new_with_auth(endpoint: &str, service_name: &str, api_key: &str) -> Self {
+        Self::build(endpoint, service_name, Some(api_key), None)
+    }
+
+    /// As [`RacewayClient::new`], with an optional API key (the published crate's shape).
+    pub fn new_with_api_key(endpoint: &str, service_name: &str, api_key: Option<&str>) -> Self {
+        Self::build(endpoint, service_name, api_key, None)
+    }
+
+    /// As [`RacewayClient::new`], naming the module on function-call events.
+    pub fn with_module(endpoint: &str, service_name: &str, module_name: &str) -> Self {
+        Self::build(endpoint, service_name, None, Some(module_name))
+    }
+
+    /// A client that keeps events for the local analyser ([`ClientCore::races`]) and
+    /// sends nothing.
+    pub fn local(service_name: &str) -> Self {
+        Self::build("", service_name, None, None)
+    }
+
+    /// A client configured from `RACEWAY_*` environment variables: with
+    /// `RACEWAY_ENDPOINT` it sends there, without it analyses locally.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_config(Config::from_env()?)
+    }
+
+    /// A client from a full configuration; fails on an unusable endpoint or key.
+    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        let sender = match &config.endpoint {
+            Some(_) if config.enabled => Some(HyperSender::new(&config)?),
+            _ => None,
+        };
+        Ok(Self::assemble(config, sender, None))
+    }
+
+    fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
+        let mut config = Config::new(service_name);
+        if !endpoint.trim().is_empty() {
+            config.endpoint = Some(endpoint.trim().to_string());
+        }
+        config.api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+        if let Some(m) = module {
+            config.module = m.to_string();
+        }
+        let config = match config.clone().fill_from_env(false) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("raceway: ignoring the environment: {e}");
+                config
+            }
+        };
+        match config.endpoint.as_ref().filter(|_| config.enabled) {
+            None => Self::assemble(config, None, None),
+            Some(_) => match HyperSender::new(&config) {
+                Ok(sender) => Self::assemble(config, Some(sender), None),
+                Err(e) => {
+                    eprintln!("raceway: {e}; events are kept for the local analyser instead");
+                    let mut local = config;
+                    local.endpoint = None;
+                    Self::assemble(local, None, Some(e))
+                }
+            },
+        }
+    }
+
+    fn assemble(config: Config, sender: Option<HyperSender>, init_error: Option<ConfigError>) -> Self {
+        let export = config.export.clone();
+        let shutdown = config.shutdown_timeout;
+        let core = ClientCore::new(config, TaskLocalStore);
+        let exporter = match sender {
+            Some(s) if core.sink().is_exporting() => {
+                ExporterHandle::start(core.sink().clone(), Box::new(s), export, shutdown)
+            }
+            _ => None,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                core,
+                exporter,
+                init_error,
+            }),
+        }
+    }
+
+    /// The configuration error that made this client fall back to local analysis, if any.
+    pub fn init_error(&self) -> Option<&ConfigError> {
+        self.inner.init_error.as_ref()
+    }
+
+    /// A future that runs `future` as a new flow forked from the current one (or as a new
+    /// trace when there is none). Await it, or spawn it and join it with
+    /// [`RacewayClient::join_flow`].
+    pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
+        let flow = self.fork_current("instrument").unwrap_or_else(|| self.new_flow());
+        Instrumented::new(RacewayContext::from_flow(flow), future)
+    }
+
+    /// Runs `future` as the root flow of a new trace (a job, a message handler, a test).
+    pub fn in_new_trace<F: Future>(&self, future: F) -> Instrumented<F> {
+        Instrumented::new(RacewayContext::from_flow(self.new_flow()), future)
+    }
+
+    /// Spawns `future` on the current tokio runtime as a flow forked from the current one;
+    /// [`TrackedJoinHandle::join`] orders it before what follows the join.
+    ///
+    /// Panics only where `tokio::spawn` does: outside a runtime.
+    pub fn spawn<F>(&self, future: F) -> TrackedJoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let flow = self.fork_current("spawn").unwrap_or_else(|| self.new_flow());
+        let handle = tokio::spawn(Instrumented::new(RacewayContext::from_flow(flow), future));
+        TrackedJoinHandle {
+            handle,
+            client: self.clone(),
+        }
+    }
+
+    /// Joins a finished flow into the current one (records `AsyncAwait`).
+    pub fn join_flow(&self, end: &FlowEnd) {
+        self.join_current(end, "join");
+    }
+
+    /// Injects the propagation headers of the current flow into `headers`, for any HTTP
+    /// client that takes an `http::HeaderMap`.
+    pub fn inject_headers(&self, headers: &mut HeaderMap) -> Result<(), PropagationError> {
+        self.propagate().map(|p| p.inject(headers))
+    }
+
+    /// Merges a response's `raceway-clock` into the current flow (see
+    /// [`ClientCore::merge_response_headers`]).
+    pub fn merge_response(&self, headers: &HeaderMap) -> bool {
+        self.merge_response_headers(
+            headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
+        )
+    }
+
+    /// Sends everything recorded so far; returns when it is sent (or dropped and counted)
+    /// or at `timeout`. Immediate in local mode.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        if !exporter.send(Command::Flush(Reply::Async(tx))) {
+            return Err(FlushError::NotRunning);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) | Err(_) => Err(FlushError::Timeout),
+            Ok(Err(_)) => Err(FlushError::NotRunning),
+        }
+    }
+
+    /// [`RacewayClient::flush`] for code that is not async (blocks the calling thread).
+    pub fn flush_blocking(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        if !exporter.send(Command::Flush(Reply::Blocking(tx))) {
+            return Err(FlushError::NotRunning);
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(std_mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(FlushError::NotRunning),
+        }
+    }
+
+    /// Flushes everything and stops the exporter, waiting at most the configured shutdown
+    /// timeout (`RACEWAY_SHUTDOWN_TIMEOUT_MS`, 5 s by default). Safe to call twice, from
+    /// any thread, inside or outside a runtime.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown_timeout(self.config().shutdown_timeout);
+    }
+
+    /// Flushes and stops the exporter within `timeout`; what is left then is dropped and
+    /// counted. Blocks the calling thread.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        if !exporter.send(Command::Shutdown {
+            within: timeout,
+            reply: Reply::Blocking(tx),
+        }) {
+            return Ok(()); // already stopped
+        }
+        let result = match rx.recv_timeout(timeout + Duration::from_millis(200)) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(std_mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => Ok(()),
+        };
+        exporter.reap();
+        result
+    }
+
+    /// [`RacewayClient::shutdown_timeout`] without blocking the runtime.
+    pub async fn shutdown_async(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        if !exporter.send(Command::Shutdown {
+            within: timeout,
+            reply: Reply::Async(tx),
+        }) {
+            return Ok(());
+        }
+        let result = match tokio::time::timeout(timeout + Duration::from_millis(200), rx).await {
+            Ok(Ok(true)) | Ok(Err(_)) => Ok(()),
+            Ok(Ok(false)) | Err(_) => Err(FlushError::Timeout),
+        };
+        exporter.reap();
+        result
+    }
+}
