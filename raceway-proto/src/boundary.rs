@@ -21,6 +21,15 @@ pub trait ContextStore {
     /// Runs `f` on the current flow and returns true, or returns false when no flow is
     /// installed here.
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool;
+
+    /// Installs the flow `make` builds as the current one where none is, for stores whose
+    /// every execution context is a flow of its own (a thread). Returns false when the
+    /// store does not do that (the default, which never calls `make`): then calls outside
+    /// a flow record nothing and are counted.
+    fn install_root(&self, make: &mut dyn FnMut() -> Flow) -> bool {
+        let _ = make;
+        false
+    }
 }
 
 /// A context store holding one flow in a `RefCell`: for tests and single-threaded hosts.

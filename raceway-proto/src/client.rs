@@ -289,6 +289,15 @@ impl<S: ContextStore> ClientCore<S> {
         }
     }
 
+    /// Runs `f` on the current flow; where the store makes a root flow for an execution
+    /// context that has none (a thread), it does so first.
+    pub fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
+        if self.store.with_flow(f) {
+            return true;
+        }
+        self.store.install_root(&mut || self.tracer.new_trace()) && self.store.with_flow(f)
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
@@ -321,7 +330,7 @@ impl<S: ContextStore> ClientCore<S> {
         }
         let mut kind = Some(kind);
         let mut event = None;
-        let found = self.store.with_flow(&mut |flow| {
+        let found = self.with_flow(&mut |flow| {
             if let Some(k) = kind.take() {
                 event = Some(self.tracer.record(flow, k, duration_ns));
             }
@@ -561,7 +570,7 @@ impl<S: ContextStore> ClientCore<S> {
             return None;
         }
         let mut out = None;
-        self.store.with_flow(&mut |flow| {
+        self.with_flow(&mut |flow| {
             let (child, spawn) = self.tracer.fork(flow, spawned_by);
             self.sink.emit(spawn);
             out = Some(child);
@@ -574,7 +583,7 @@ impl<S: ContextStore> ClientCore<S> {
         if !self.config.enabled {
             return;
         }
-        self.store.with_flow(&mut |flow| {
+        self.with_flow(&mut |flow| {
             let ev = self.tracer.join(flow, child, awaited_at);
             self.sink.emit(ev);
         });
@@ -655,7 +664,7 @@ impl<S: ContextStore> ClientCore<S> {
         }
         let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let mut header = None;
-        self.store.with_flow(&mut |flow| {
+        self.with_flow(&mut |flow| {
             let ev = self.tracer.record(
                 flow,
                 EventKind::HttpResponse {
