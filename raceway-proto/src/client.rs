@@ -114,11 +114,34 @@ pub struct Stats {
     pub export: ExportStats,
 }
 
+/// A local analyser that several clients feed, so races across services running in one
+/// process (an example, a test) are found. Put it in [`Config::analyzer`].
+#[derive(Clone, Default)]
+pub struct SharedAnalyzer(Arc<Mutex<Analyzer>>);
+
+impl SharedAnalyzer {
+    /// A new, empty analyser.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The race report so far.
+    pub fn report(&self) -> RaceReport {
+        lock(&self.0).report()
+    }
+}
+
+impl core::fmt::Debug for SharedAnalyzer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SharedAnalyzer")
+    }
+}
+
 /// Where events go: the export queue and/or the local analyser. Shared with the adapter's
 /// background exporter.
 pub struct Sink {
     queue: Option<Mutex<RecordQueue>>,
-    analyzer: Option<Mutex<Analyzer>>,
+    analyzer: Option<SharedAnalyzer>,
     wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
     urgent: AtomicBool,
     export_stats: Mutex<ExportStats>,
@@ -143,7 +166,10 @@ impl Sink {
         let analysing = config.enabled && (config.endpoint.is_none() || config.local_analysis);
         Sink {
             queue: exporting.then(|| Mutex::new(RecordQueue::from_config(&config.export))),
-            analyzer: analysing.then(|| Mutex::new(Analyzer::new())),
+            analyzer: match &config.analyzer {
+                Some(shared) if config.enabled => Some(shared.clone()),
+                _ => analysing.then(SharedAnalyzer::new),
+            },
             wake: OnceLock::new(),
             urgent: AtomicBool::new(false),
             export_stats: Mutex::new(ExportStats::default()),
@@ -175,7 +201,7 @@ impl Sink {
     pub fn emit(&self, event: Event) {
         self.recorded.fetch_add(1, Ordering::Relaxed);
         if let Some(a) = &self.analyzer {
-            lock(a).observe(&event);
+            lock(&a.0).observe(&event);
         }
         if let Some(q) = &self.queue {
             let outcome = lock(q).push(event);
@@ -217,7 +243,7 @@ impl Sink {
     /// The local analyser's report so far (empty when the analyser is off).
     pub fn races(&self) -> RaceReport {
         match &self.analyzer {
-            Some(a) => lock(a).report(),
+            Some(a) => a.report(),
             None => Analyzer::new().report(),
         }
     }

@@ -52,6 +52,9 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// How long `shutdown()` and drop wait to drain.
     pub shutdown_timeout: Duration,
+    /// A local analyser shared with other clients; when set, this client feeds it (in
+    /// addition to exporting, when an endpoint is set).
+    pub analyzer: Option<crate::client::SharedAnalyzer>,
 }
 
 /// A configuration value that cannot be used.
@@ -137,6 +140,7 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             shutdown_timeout: Duration::from_secs(5),
+            analyzer: None,
         }
     }
 
