@@ -1,0 +1,16 @@
+//! The background-task patterns of the published SDK's README, with this SDK's helpers.
+//!
+//! `cargo run -p raceway-examples --bin background`
+
+use std::sync::Arc;
+
+use raceway_examples::{background, report};
+use raceway_rt_tokio::RacewayClient;
+
+#[tokio::main]
+async fn main() {
+    let raceway = Arc::new(RacewayClient::local("jobs"));
+    let races = background::run(raceway.clone()).await;
+    print!("{}", report::render(&races));
+    raceway.shutdown();
+}
