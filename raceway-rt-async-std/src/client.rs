@@ -1,0 +1,397 @@
+//! `RacewayClient`: constructors, flows, flush and shutdown.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::future::{self, Either};
+use http::HeaderMap;
+use raceway_proto::boundary::Sender;
+use raceway_proto::client::{ClientCore, PropagationError};
+use raceway_proto::config::{Config, ConfigError};
+use raceway_proto::sync::LockTracker;
+use raceway_proto::{FlowEnd, SourceLocation};
+
+use crate::context::{RacewayContext, ThreadLocalStore};
+use crate::exporter::{Command, ExporterHandle, Reply};
+use crate::sender::UreqSender;
+use crate::spawn::Instrumented;
+
+/// Slack given to the exporter thread past a shutdown deadline before giving up on it.
+const SHUTDOWN_SLACK: Duration = Duration::from_millis(200);
+
+/// Why a flush or shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The timeout passed first; what is left stays queued (flush) or was dropped and
+    /// counted (shutdown).
+    Timeout,
+    /// The exporter is not running (already shut down, or could not start).
+    NotRunning,
+}
+
+impl std::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlushError::Timeout => "timed out before every event was sent",
+            FlushError::NotRunning => "the exporter is not running",
+        })
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+struct Inner {
+    core: ClientCore<ThreadLocalStore>,
+    exporter: Option<ExporterHandle>,
+    init_error: Option<ConfigError>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(exporter) = &self.exporter {
+            let (tx, rx) = mpsc::sync_channel(1);
+            let within = self.core.config().shutdown_timeout;
+            let wait = exporter.shutdown_wait(within);
+            if exporter.send(Command::Shutdown {
+                within,
+                reply: Reply::Blocking(tx),
+            }) {
+                let _ = rx.recv_timeout(wait + SHUTDOWN_SLACK);
+            }
+            exporter.reap();
+        }
+    }
+}
+
+/// Waits for `rx` on any executor, for at most `timeout` (timer: `async-io`, which needs
+/// no particular runtime).
+async fn recv_within(rx: oneshot::Receiver<bool>, timeout: Duration) -> Option<Result<bool, ()>> {
+    let timer = async_io::Timer::after(timeout);
+    match future::select(rx, timer).await {
+        Either::Left((answer, _)) => Some(answer.map_err(|_| ())),
+        Either::Right(_) => None,
+    }
+}
+
+/// The Raceway client for async-std, smol and any other executor.
+///
+/// Cheap to clone (an `Arc` inside); the tracking methods (`track_state_change`,
+/// `track_function_call`, ..., `propagation_headers`, `races`, `stats`) come from
+/// [`ClientCore`], which it dereferences to. It never panics: made outside any executor,
+/// shut down twice or dropped without shutdown, it works.
+///
+/// ```
+/// use raceway_rt_async_std::RacewayClient;
+///
+/// // No endpoint: events go to the built-in local analyser.
+/// let client = RacewayClient::local("my-service");
+/// client.track_state_change("balance", None::<i64>, 100, "Read"); // outside a flow: counted, not recorded
+/// assert_eq!(client.stats().core.no_context, 1);
+/// client.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct RacewayClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RacewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RacewayClient")
+            .field("core", &self.inner.core)
+            .field("exporting", &self.inner.exporter.is_some())
+            .finish()
+    }
+}
+
+impl Deref for RacewayClient {
+    type Target = ClientCore<ThreadLocalStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner.core
+    }
+}
+
+impl LockTracker for RacewayClient {
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: std::borrow::Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        self.inner.core.lock_event(lock_id, lock_type, acquire, location);
+    }
+}
+
+impl RacewayClient {
+    /// A client sending to `endpoint` as `service_name` (module `app`). The API key, the
+    /// instance id and the rest come from the environment when set (see
+    /// [`raceway_proto::config`]). An empty endpoint keeps events for the local analyser.
+    pub fn new(endpoint: &str, service_name: &str) -> Self {
+        Self::build(endpoint, service_name, None, None)
+    }
+
+    /// As [`RacewayClient::new`], authenticating with `api_key`.
+    pub fn new_with_auth(endpoint: &str, service_name: &str, api_key: &str) -> Self {
+        Self::build(endpoint, service_name, Some(api_key), None)
+    }
+
+    /// As [`RacewayClient::new`], with an optional API key (the published crate's shape).
+    pub fn new_with_api_key(endpoint: &str, service_name: &str, api_key: Option<&str>) -> Self {
+        Self::build(endpoint, service_name, api_key, None)
+    }
+
+    /// As [`RacewayClient::new`], naming the module on function-call events.
+    pub fn with_module(endpoint: &str, service_name: &str, module_name: &str) -> Self {
+        Self::build(endpoint, service_name, None, Some(module_name))
+    }
+
+    /// A client that keeps events for the local analyser ([`ClientCore::races`]) and
+    /// sends nothing.
+    pub fn local(service_name: &str) -> Self {
+        Self::build("", service_name, None, None)
+    }
+
+    /// A client configured from `RACEWAY_*` environment variables: with
+    /// `RACEWAY_ENDPOINT` it sends there, without it analyses locally.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_config(Config::from_env()?)
+    }
+
+    /// A client from a full configuration; fails on an unusable endpoint or key.
+    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        let sender = match &config.endpoint {
+            Some(_) if config.enabled => Some(UreqSender::new(&config)?),
+            _ => None,
+        };
+        Ok(Self::assemble(
+            config,
+            sender.map(|s| Box::new(s) as Box<dyn Sender + Send>),
+            None,
+        ))
+    }
+
+    /// A client from a configuration and a sender of your own (an in-memory one in tests,
+    /// a different HTTP client). The sender runs on the exporter thread and may block.
+    pub fn with_sender(config: Config, sender: Box<dyn Sender + Send>) -> Self {
+        Self::assemble(config, Some(sender), None)
+    }
+
+    fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
+        let mut config = Config::new(service_name);
+        if !endpoint.trim().is_empty() {
+            config.endpoint = Some(endpoint.trim().to_string());
+        }
+        config.api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+        if let Some(m) = module {
+            config.module = m.to_string();
+        }
+        let config = match config.clone().fill_from_env(false) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("raceway: ignoring the environment: {e}");
+                config
+            }
+        };
+        match config.endpoint.as_ref().filter(|_| config.enabled) {
+            None => Self::assemble(config, None, None),
+            Some(_) => match UreqSender::new(&config) {
+                Ok(sender) => Self::assemble(config, Some(Box::new(sender)), None),
+                Err(e) => {
+                    eprintln!("raceway: {e}; events are kept for the local analyser instead");
+                    let mut local = config;
+                    local.endpoint = None;
+                    Self::assemble(local, None, Some(e))
+                }
+            },
+        }
+    }
+
+    fn assemble(
+        config: Config,
+        sender: Option<Box<dyn Sender + Send>>,
+        init_error: Option<ConfigError>,
+    ) -> Self {
+        let export = config.export.clone();
+        let shutdown = config.shutdown_timeout;
+        let core = ClientCore::new(config, ThreadLocalStore);
+        let exporter = match sender {
+            Some(s) if core.sink().is_exporting() => {
+                ExporterHandle::start(core.sink().clone(), s, export, shutdown)
+            }
+            _ => None,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                core,
+                exporter,
+                init_error,
+            }),
+        }
+    }
+
+    /// The configuration error that made this client fall back to local analysis, if any.
+    pub fn init_error(&self) -> Option<&ConfigError> {
+        self.inner.init_error.as_ref()
+    }
+
+    /// A future that runs `future` as a new flow forked from the current one (or as a new
+    /// trace when there is none); the fork's `AsyncSpawn` is recorded now, in the current
+    /// flow. Await it, or spawn it on any executor (`smol::spawn`,
+    /// `futures::executor::ThreadPool`, ...) and, once it is done, join its flow with
+    /// [`RacewayClient::join_flow`]:
+    ///
+    /// ```
+    /// # use raceway_rt_async_std::RacewayClient;
+    /// # let client = RacewayClient::local("svc");
+    /// futures::executor::block_on(client.in_new_trace(async {
+    ///     let child = client.instrument(async { client.track_state_change("x", None::<i32>, 1, "Write") });
+    ///     let ((), end) = child.await; // or: the output of a task spawned on any executor
+    ///     client.join_flow(&end.expect("the child ran in a flow"));
+    ///     client.track_state_change("x", None::<i32>, 1, "Read"); // ordered after the child
+    /// }));
+    /// assert!(client.races().is_empty());
+    /// ```
+    pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
+        self.instrument_as(future, "instrument")
+    }
+
+    /// Runs `future` as the root flow of a new trace (a job, a message handler, a test).
+    pub fn in_new_trace<F: Future>(&self, future: F) -> Instrumented<F> {
+        Instrumented::new(RacewayContext::from_flow(self.new_flow()), future)
+    }
+
+    /// Spawns `future` on async-std's executor as a flow forked from the current one (a
+    /// new trace when there is none); [`crate::TrackedJoinHandle::join`] orders it before
+    /// what follows the join. Other executors: see [`RacewayClient::instrument`].
+    #[cfg(feature = "async-std")]
+    pub fn spawn<F>(&self, future: F) -> crate::TrackedJoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = async_std::task::spawn(self.instrument_as(future, "spawn"));
+        crate::TrackedJoinHandle {
+            handle,
+            client: self.clone(),
+        }
+    }
+
+    fn instrument_as<F: Future>(&self, future: F, spawned_by: &str) -> Instrumented<F> {
+        let flow = self.fork_current(spawned_by).unwrap_or_else(|| self.new_flow());
+        Instrumented::new(RacewayContext::from_flow(flow), future)
+    }
+
+    /// Joins a finished flow into the current one (records `AsyncAwait`): everything that
+    /// flow recorded happens before what the current flow records next.
+    pub fn join_flow(&self, end: &FlowEnd) {
+        self.join_current(end, "join");
+    }
+
+    /// Injects the propagation headers of the current flow into `headers`, for any HTTP
+    /// client that takes an `http::HeaderMap`.
+    pub fn inject_headers(&self, headers: &mut HeaderMap) -> Result<(), PropagationError> {
+        self.propagate().map(|p| p.inject(headers))
+    }
+
+    /// Merges a response's `raceway-clock` into the current flow (see
+    /// [`ClientCore::merge_response_headers`]).
+    pub fn merge_response(&self, headers: &HeaderMap) -> bool {
+        self.merge_response_headers(
+            headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
+        )
+    }
+
+    /// Sends everything recorded so far; returns when it is sent (or dropped and counted)
+    /// or at `timeout`. Immediate in local mode. Awaitable on any executor.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        if !exporter.send(Command::Flush(Reply::Async(tx))) {
+            return Err(FlushError::NotRunning);
+        }
+        match recv_within(rx, timeout).await {
+            Some(Ok(true)) => Ok(()),
+            Some(Ok(false)) | None => Err(FlushError::Timeout),
+            Some(Err(())) => Err(FlushError::NotRunning),
+        }
+    }
+
+    /// [`RacewayClient::flush`] for code that is not async (blocks the calling thread).
+    pub fn flush_blocking(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        if !exporter.send(Command::Flush(Reply::Blocking(tx))) {
+            return Err(FlushError::NotRunning);
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(FlushError::NotRunning),
+        }
+    }
+
+    /// Flushes everything and stops the exporter, waiting at most the configured shutdown
+    /// timeout (`RACEWAY_SHUTDOWN_TIMEOUT_MS`, 5 s by default). Safe to call twice, from
+    /// any thread, inside or outside an executor (it blocks the calling thread: inside an
+    /// async task prefer [`RacewayClient::shutdown_async`]).
+    pub fn shutdown(&self) {
+        let _ = self.shutdown_timeout(self.config().shutdown_timeout);
+    }
+
+    /// Flushes and stops the exporter within `timeout`; what is left then is dropped and
+    /// counted. Blocks the calling thread. A send already in flight to a collector that
+    /// does not answer is left to finish on the exporter thread (at most the request
+    /// timeout); this call returns on time regardless.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        let wait = exporter.shutdown_wait(timeout);
+        if !exporter.send(Command::Shutdown {
+            within: timeout,
+            reply: Reply::Blocking(tx),
+        }) {
+            return Ok(()); // already stopped
+        }
+        let result = match rx.recv_timeout(wait.min(timeout) + SHUTDOWN_SLACK) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(()),
+        };
+        exporter.reap();
+        result
+    }
+
+    /// [`RacewayClient::shutdown_timeout`] without blocking the executor.
+    pub async fn shutdown_async(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(());
+        };
+        let (tx, rx) = oneshot::channel();
+        let wait = exporter.shutdown_wait(timeout);
+        if !exporter.send(Command::Shutdown {
+            within: timeout,
+            reply: Reply::Async(tx),
+        }) {
+            return Ok(());
+        }
+        let result = match recv_within(rx, wait.min(timeout) + SHUTDOWN_SLACK).await {
+            Some(Ok(true)) | Some(Err(())) => Ok(()),
+            Some(Ok(false)) | None => Err(FlushError::Timeout),
+        };
+        exporter.reap();
+        result
+    }
+}

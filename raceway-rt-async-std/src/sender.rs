@@ -1,0 +1,98 @@
+//! The blocking HTTP sender: ureq 3 with one shared `Agent`.
+//!
+//! It runs on the exporter's own thread (see `exporter.rs`), so blocking there costs the
+//! application nothing and needs no executor: the same sender serves async-std, smol and
+//! plain threads. Keep-alive comes from the agent's connection pool; the connect and
+//! whole-request timeouts from the agent's configuration; authentication from
+//! [`Config::auth_headers`]. Non-2xx answers are outcomes, not errors
+//! (`http_status_as_error(false)`), `Retry-After` is read with
+//! [`parse_retry_after`], and at most 64 KiB of a response body is read, so a collector
+//! that announces a huge body costs nothing. Redirects are not followed (a POST of events
+//! is never redirected by a Raceway server). With the `rustls` feature, `https://`
+//! endpoints go through ureq's rustls with the webpki root store.
+//!
+//! This file depends only on `raceway-proto` and `ureq`, so it can move to a shared crate
+//! as it is.
+
+use std::time::Duration;
+
+use raceway_proto::boundary::Sender;
+use raceway_proto::config::{Config, ConfigError};
+use raceway_proto::export::{parse_retry_after, SendOutcome};
+
+const MAX_RESPONSE_BODY: u64 = 64 * 1024;
+
+/// POSTs batches to `{endpoint}/events` with a blocking ureq agent.
+#[derive(Debug, Clone)]
+pub struct UreqSender {
+    agent: ureq::Agent,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl UreqSender {
+    /// A sender for `config` (endpoint, key, timeouts). Fails on a bad endpoint or key, and
+    /// on an `https://` endpoint without the `rustls` feature.
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        config.validate(cfg!(feature = "rustls"))?;
+        let url = config
+            .events_url()
+            .ok_or_else(|| ConfigError::InvalidEndpoint(String::new()))?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(config.request_timeout))
+            .timeout_connect(Some(config.connect_timeout))
+            .max_redirects(0)
+            .max_idle_connections_per_host(2)
+            .max_idle_age(Duration::from_secs(30))
+            .user_agent(concat!("raceway-rt-async-std/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Self {
+            agent,
+            url,
+            headers: config.auth_headers(),
+        })
+    }
+
+    /// The URL batches go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn post(&self, body: &[u8]) -> SendOutcome {
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json");
+        for (name, value) in &self.headers {
+            request = request.header(*name, value.as_str());
+        }
+        match request.send(body) {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                // Read (a bounded amount of) the body so the connection can be reused.
+                let _ = response
+                    .into_body()
+                    .with_config()
+                    .limit(MAX_RESPONSE_BODY)
+                    .read_to_vec();
+                SendOutcome::Status { status, retry_after }
+            }
+            Err(ureq::Error::Timeout(_)) => SendOutcome::Timeout,
+            Err(ureq::Error::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => SendOutcome::Timeout,
+            Err(_) => SendOutcome::ConnectionError,
+        }
+    }
+}
+
+impl Sender for UreqSender {
+    fn send(&mut self, body: &[u8]) -> SendOutcome {
+        self.post(body)
+    }
+}

@@ -1,0 +1,156 @@
+//! Tracked locks: `std::sync` ones with the published crate's shapes, and async ones over
+//! `async-lock` (smol-rs; executor-agnostic, the locks async-std itself re-exports) for
+//! locks held across `.await`.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use raceway_proto::sync::LockTracker;
+use raceway_proto::SourceLocation;
+
+use crate::RacewayClient;
+
+/// A `std::sync::Mutex` whose acquire and release are recorded:
+/// `TrackedMutex::new(data, client.clone(), "lock-id")`, then `.lock("Mutex")`.
+pub type TrackedMutex<T> = raceway_proto::sync::TrackedMutex<T, Arc<RacewayClient>>;
+/// Guard of a [`TrackedMutex`].
+pub type TrackedMutexGuard<'a, T> = raceway_proto::sync::TrackedMutexGuard<'a, T, Arc<RacewayClient>>;
+/// A `std::sync::RwLock` whose acquires and releases are recorded.
+pub type TrackedRwLock<T> = raceway_proto::sync::TrackedRwLock<T, Arc<RacewayClient>>;
+/// Read guard of a [`TrackedRwLock`].
+pub type TrackedRwLockReadGuard<'a, T> =
+    raceway_proto::sync::TrackedRwLockReadGuard<'a, T, Arc<RacewayClient>>;
+/// Write guard of a [`TrackedRwLock`].
+pub type TrackedRwLockWriteGuard<'a, T> =
+    raceway_proto::sync::TrackedRwLockWriteGuard<'a, T, Arc<RacewayClient>>;
+
+/// An `async_lock::Mutex` whose acquire and release are recorded; hold it across `.await`.
+#[derive(Debug)]
+pub struct AsyncTrackedMutex<T> {
+    inner: async_lock::Mutex<T>,
+    client: Arc<RacewayClient>,
+    lock_id: Arc<str>,
+}
+
+impl<T> AsyncTrackedMutex<T> {
+    /// Wraps `data`; `lock_id` names the lock in events.
+    pub fn new(data: T, client: Arc<RacewayClient>, lock_id: impl Into<String>) -> Self {
+        Self {
+            inner: async_lock::Mutex::new(data),
+            client,
+            lock_id: Arc::from(lock_id.into()),
+        }
+    }
+
+    /// Locks (recorded once held); the guard records the release when dropped.
+    #[track_caller]
+    pub fn lock(&self) -> impl Future<Output = AsyncTrackedGuard<'_, async_lock::MutexGuard<'_, T>>> {
+        let location = SourceLocation::caller();
+        async move {
+            let guard = self.inner.lock().await;
+            AsyncTrackedGuard::new(guard, &self.client, &self.lock_id, "Mutex", location)
+        }
+    }
+}
+
+/// An `async_lock::RwLock` whose acquires and releases are recorded.
+#[derive(Debug)]
+pub struct AsyncTrackedRwLock<T> {
+    inner: async_lock::RwLock<T>,
+    client: Arc<RacewayClient>,
+    lock_id: Arc<str>,
+}
+
+impl<T> AsyncTrackedRwLock<T> {
+    /// Wraps `data`; `lock_id` names the lock in events.
+    pub fn new(data: T, client: Arc<RacewayClient>, lock_id: impl Into<String>) -> Self {
+        Self {
+            inner: async_lock::RwLock::new(data),
+            client,
+            lock_id: Arc::from(lock_id.into()),
+        }
+    }
+
+    /// Takes a read lock (`RwLock::Read`).
+    #[track_caller]
+    pub fn read(&self) -> impl Future<Output = AsyncTrackedGuard<'_, async_lock::RwLockReadGuard<'_, T>>> {
+        let location = SourceLocation::caller();
+        async move {
+            let guard = self.inner.read().await;
+            AsyncTrackedGuard::new(guard, &self.client, &self.lock_id, "RwLock::Read", location)
+        }
+    }
+
+    /// Takes the write lock (`RwLock::Write`).
+    #[track_caller]
+    pub fn write(&self) -> impl Future<Output = AsyncTrackedGuard<'_, async_lock::RwLockWriteGuard<'_, T>>> {
+        let location = SourceLocation::caller();
+        async move {
+            let guard = self.inner.write().await;
+            AsyncTrackedGuard::new(guard, &self.client, &self.lock_id, "RwLock::Write", location)
+        }
+    }
+}
+
+/// Guard of the async tracked locks: derefs to the inner guard's data and records the
+/// release (before letting go) when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct AsyncTrackedGuard<'a, G> {
+    guard: Option<G>,
+    client: &'a RacewayClient,
+    lock_id: &'a Arc<str>,
+    kind: &'static str,
+    location: SourceLocation,
+}
+
+impl<'a, G> AsyncTrackedGuard<'a, G> {
+    fn new(
+        guard: G,
+        client: &'a Arc<RacewayClient>,
+        lock_id: &'a Arc<str>,
+        kind: &'static str,
+        location: SourceLocation,
+    ) -> Self {
+        client.lock_event(lock_id.clone(), Cow::Borrowed(kind), true, location.clone());
+        Self {
+            guard: Some(guard),
+            client,
+            lock_id,
+            kind,
+            location,
+        }
+    }
+}
+
+impl<G> Drop for AsyncTrackedGuard<'_, G> {
+    fn drop(&mut self) {
+        self.client.lock_event(
+            self.lock_id.clone(),
+            Cow::Borrowed(self.kind),
+            false,
+            self.location.clone(),
+        );
+        drop(self.guard.take());
+    }
+}
+
+impl<G: Deref> Deref for AsyncTrackedGuard<'_, G> {
+    type Target = G::Target;
+    fn deref(&self) -> &G::Target {
+        match &self.guard {
+            Some(g) => g,
+            None => unreachable!("guard used after release"),
+        }
+    }
+}
+
+impl<G: DerefMut> DerefMut for AsyncTrackedGuard<'_, G> {
+    fn deref_mut(&mut self) -> &mut G::Target {
+        match &mut self.guard {
+            Some(g) => g,
+            None => unreachable!("guard used after release"),
+        }
+    }
+}
