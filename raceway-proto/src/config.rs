@@ -204,6 +204,44 @@ impl Config {
         Ok(self)
     }
 
+    /// The configuration the client constructors of every adapter describe
+    /// (`RacewayClient::new(endpoint, service)` and friends): the given values, the
+    /// environment for what they leave unset, and a check of the endpoint and key. An
+    /// empty endpoint means local analysis. When the check fails the endpoint is dropped
+    /// (events go to the local analyser) and the error is returned beside the config, so
+    /// a constructor that cannot fail can still say what went wrong.
+    pub fn for_client(
+        endpoint: &str,
+        service_name: &str,
+        api_key: Option<&str>,
+        module: Option<&str>,
+        tls: bool,
+    ) -> (Self, Option<ConfigError>) {
+        let mut config = Config::new(service_name);
+        if !endpoint.trim().is_empty() {
+            config.endpoint = Some(endpoint.trim().to_string());
+        }
+        config.api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+        if let Some(m) = module {
+            config.module = m.to_string();
+        }
+        let mut config = match config.clone().fill_from_env(false) {
+            Ok(c) => c,
+            Err(e) => {
+                std::eprintln!("raceway: ignoring the environment: {e}");
+                config
+            }
+        };
+        match config.validate(tls) {
+            Ok(()) => (config, None),
+            Err(e) => {
+                std::eprintln!("raceway: {e}; events are kept for the local analyser instead");
+                config.endpoint = None;
+                (config, Some(e))
+            }
+        }
+    }
+
     /// Checks the endpoint and API key. `tls` says whether the adapter can do https.
     pub fn validate(&self, tls: bool) -> Result<(), ConfigError> {
         if let Some(e) = &self.endpoint {

@@ -267,3 +267,69 @@ impl<T, C: LockTracker> DerefMut for TrackedRwLockWriteGuard<'_, T, C> {
         }
     }
 }
+
+/// A guard of any lock (an async one, typically) whose release is recorded when dropped.
+///
+/// Adapters wrap their runtime's locks (`tokio::sync`, `async-lock`) with it: take the
+/// inner lock, then [`TrackedGuard::acquired`] records the acquire; dropping records the
+/// release before the inner guard lets go.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct TrackedGuard<'a, G, C: LockTracker> {
+    guard: Option<G>,
+    client: &'a C,
+    lock_id: &'a Arc<str>,
+    kind: &'static str,
+    location: SourceLocation,
+}
+
+impl<'a, G, C: LockTracker> TrackedGuard<'a, G, C> {
+    /// Records the acquire of `lock_id` (as `kind`: `Mutex`, `RwLock::Read`, ...) and
+    /// wraps the inner `guard`.
+    pub fn acquired(
+        guard: G,
+        client: &'a C,
+        lock_id: &'a Arc<str>,
+        kind: &'static str,
+        location: SourceLocation,
+    ) -> Self {
+        client.lock_event(lock_id.clone(), Cow::Borrowed(kind), true, location.clone());
+        Self {
+            guard: Some(guard),
+            client,
+            lock_id,
+            kind,
+            location,
+        }
+    }
+}
+
+impl<G, C: LockTracker> Drop for TrackedGuard<'_, G, C> {
+    fn drop(&mut self) {
+        self.client.lock_event(
+            self.lock_id.clone(),
+            Cow::Borrowed(self.kind),
+            false,
+            self.location.clone(),
+        );
+        drop(self.guard.take());
+    }
+}
+
+impl<G: Deref, C: LockTracker> Deref for TrackedGuard<'_, G, C> {
+    type Target = G::Target;
+    fn deref(&self) -> &G::Target {
+        match &self.guard {
+            Some(g) => g,
+            None => unreachable_guard(),
+        }
+    }
+}
+
+impl<G: DerefMut, C: LockTracker> DerefMut for TrackedGuard<'_, G, C> {
+    fn deref_mut(&mut self) -> &mut G::Target {
+        match &mut self.guard {
+            Some(g) => g,
+            None => unreachable_guard(),
+        }
+    }
+}
