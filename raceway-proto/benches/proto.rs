@@ -1,5 +1,6 @@
 //! The core's cost of recording one state-change event in a flow: building the event
 //! (clock increment, id, timestamp, metadata) with `Tracer::record`, values included.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! collector (so both hot paths are the real ones: record, then queue for export).
 //!
 //! `cargo bench -p raceway-rt-tokio --bench record`
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -63,7 +64,9 @@ fn track_state_change(c: &mut Criterion) {
             "i-1".into(),
         );
         rt.block_on(raceway01::RACEWAY_CONTEXT.scope(RefCell::new(ctx), async {
-            b.iter(|| published.track_state_change("alice.balance", Some(100_i64), black_box(90_i64), "Write"))
+            b.iter(|| {
+                published.track_state_change("alice.balance", Some(100_i64), black_box(90_i64), "Write")
+            })
         }));
     });
     g.finish();

@@ -46,7 +46,7 @@ pub use client::{FlushError, RacewayClient};
 pub use context::{RacewayContext, TaskLocalStore, RACEWAY_CONTEXT};
 pub use middleware::{PropagateLayer, PropagateService, RacewayLayer, RacewayService};
 pub use raceway_proto::analysis::{Race, RaceReport};
-pub use raceway_proto::client::{CoreStats, PropagationError, Stats};
+pub use raceway_proto::client::{CoreStats, PropagationError, SharedAnalyzer, Stats};
 pub use raceway_proto::config::{Config, ConfigError};
 pub use raceway_proto::export::ExportStats;
 pub use raceway_proto::{AccessType, MemoryOrdering};
