@@ -156,27 +156,13 @@ impl RacewayClient {
     }
 
     fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
-        let mut config = Config::new(service_name);
-        if !endpoint.trim().is_empty() {
-            config.endpoint = Some(endpoint.trim().to_string());
-        }
-        config.api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
-        if let Some(m) = module {
-            config.module = m.to_string();
-        }
-        let config = match config.clone().fill_from_env(false) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("raceway: ignoring the environment: {e}");
-                config
-            }
-        };
+        let (config, error) =
+            Config::for_client(endpoint, service_name, api_key, module, cfg!(feature = "rustls"));
         match config.endpoint.as_ref().filter(|_| config.enabled) {
-            None => Self::assemble(config, None, None),
+            None => Self::assemble(config, None, error),
             Some(_) => match HyperSender::new(&config) {
                 Ok(sender) => Self::assemble(config, Some(sender), None),
                 Err(e) => {
-                    eprintln!("raceway: {e}; events are kept for the local analyser instead");
                     let mut local = config;
                     local.endpoint = None;
                     Self::assemble(local, None, Some(e))

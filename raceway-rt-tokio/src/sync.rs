@@ -1,12 +1,9 @@
 //! Tracked locks: `std::sync` ones with the published crate's shapes, and async ones over
 //! `tokio::sync` for locks held across `.await`.
 
-use std::borrow::Cow;
 use std::future::Future;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use raceway_proto::sync::LockTracker;
 use raceway_proto::SourceLocation;
 
 use crate::RacewayClient;
@@ -49,7 +46,7 @@ impl<T> AsyncTrackedMutex<T> {
         let location = SourceLocation::caller();
         async move {
             let guard = self.inner.lock().await;
-            AsyncTrackedGuard::new(guard, &self.client, &self.lock_id, "Mutex", location)
+            AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "Mutex", location)
         }
     }
 }
@@ -78,7 +75,7 @@ impl<T> AsyncTrackedRwLock<T> {
         let location = SourceLocation::caller();
         async move {
             let guard = self.inner.read().await;
-            AsyncTrackedGuard::new(guard, &self.client, &self.lock_id, "RwLock::Read", location)
+            AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Read", location)
         }
     }
 
@@ -88,68 +85,11 @@ impl<T> AsyncTrackedRwLock<T> {
         let location = SourceLocation::caller();
         async move {
             let guard = self.inner.write().await;
-            AsyncTrackedGuard::new(guard, &self.client, &self.lock_id, "RwLock::Write", location)
+            AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Write", location)
         }
     }
 }
 
 /// Guard of the async tracked locks: derefs to the inner guard's data and records the
 /// release (before letting go) when dropped.
-#[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct AsyncTrackedGuard<'a, G> {
-    guard: Option<G>,
-    client: &'a RacewayClient,
-    lock_id: &'a Arc<str>,
-    kind: &'static str,
-    location: SourceLocation,
-}
-
-impl<'a, G> AsyncTrackedGuard<'a, G> {
-    fn new(
-        guard: G,
-        client: &'a Arc<RacewayClient>,
-        lock_id: &'a Arc<str>,
-        kind: &'static str,
-        location: SourceLocation,
-    ) -> Self {
-        client.lock_event(lock_id.clone(), Cow::Borrowed(kind), true, location.clone());
-        Self {
-            guard: Some(guard),
-            client,
-            lock_id,
-            kind,
-            location,
-        }
-    }
-}
-
-impl<G> Drop for AsyncTrackedGuard<'_, G> {
-    fn drop(&mut self) {
-        self.client.lock_event(
-            self.lock_id.clone(),
-            Cow::Borrowed(self.kind),
-            false,
-            self.location.clone(),
-        );
-        drop(self.guard.take());
-    }
-}
-
-impl<G: Deref> Deref for AsyncTrackedGuard<'_, G> {
-    type Target = G::Target;
-    fn deref(&self) -> &G::Target {
-        match &self.guard {
-            Some(g) => g,
-            None => unreachable!("guard used after release"),
-        }
-    }
-}
-
-impl<G: DerefMut> DerefMut for AsyncTrackedGuard<'_, G> {
-    fn deref_mut(&mut self) -> &mut G::Target {
-        match &mut self.guard {
-            Some(g) => g,
-            None => unreachable!("guard used after release"),
-        }
-    }
-}
+pub type AsyncTrackedGuard<'a, G> = raceway_proto::sync::TrackedGuard<'a, G, Arc<RacewayClient>>;
