@@ -136,7 +136,7 @@ fn workload(hot: bool) -> Vec<Event> {
             }
             let runnable = match op {
                 Op::Join(k) => flows[base + k].pc == flows[base + k].ops.len(),
-                Op::Acquire(l) => holder.get(&l).map_or(true, |&h| h == i),
+                Op::Acquire(l) => holder.get(&l).is_none_or(|&h| h == i),
                 _ => true,
             };
             if !runnable {

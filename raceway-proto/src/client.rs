@@ -88,7 +88,7 @@ impl core::fmt::Display for PropagationError {
     }
 }
 
-impl std::error::Error for PropagationError {}
+impl core::error::Error for PropagationError {}
 
 /// Counters of the client core (the exporter has its own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -637,8 +637,7 @@ impl<S: ContextStore> ClientCore<S> {
             return Err(PropagationError::Disabled);
         }
         let mut out = None;
-        self.store
-            .with_flow(&mut |flow| out = Some(self.tracer.propagate(flow)));
+        self.with_flow(&mut |flow| out = Some(self.tracer.propagate(flow)));
         let prop = out.ok_or(PropagationError::NoContext)?;
         self.sink.send_soon();
         Ok(prop)
@@ -652,8 +651,7 @@ impl<S: ContextStore> ClientCore<S> {
             return false;
         };
         let mut merged = false;
-        self.store
-            .with_flow(&mut |flow| merged = self.tracer.merge_response(flow, &clock));
+        self.with_flow(&mut |flow| merged = self.tracer.merge_response(flow, &clock));
         merged
     }
 

@@ -93,7 +93,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl core::error::Error for ConfigError {}
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)

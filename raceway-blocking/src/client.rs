@@ -1,0 +1,372 @@
+//! `RacewayClient` for threaded programs: constructors, flows, requests, flush and shutdown.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+use raceway_proto::client::{ClientCore, PropagationError};
+use raceway_proto::config::{Config, ConfigError};
+use raceway_proto::headers::extract_from_header_map;
+use raceway_proto::sync::LockTracker;
+use raceway_proto::{Flow, FlowEnd, SourceLocation};
+
+use crate::context::{FlowGuard, ThreadLocalStore};
+use crate::exporter::ExporterHandle;
+use crate::sender::UreqSender;
+
+/// Why a flush or shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The timeout passed first; what is left stays queued (flush) or was dropped and
+    /// counted (shutdown).
+    Timeout,
+    /// The exporter is not running (already shut down, or could not start).
+    NotRunning,
+}
+
+impl std::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlushError::Timeout => "timed out before every event was sent",
+            FlushError::NotRunning => "the exporter is not running",
+        })
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// What [`RacewayClient::handle_request`] returns: the handler's answer, plus the
+/// `raceway-clock` value to send back when the request continued a caller's trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HandledRequest<B> {
+    /// The status the handler answered.
+    pub status: u16,
+    /// The body the handler answered.
+    pub body: B,
+    /// The `raceway-clock` response header value, when the request came with propagation
+    /// headers: add it to the response so the caller can order what it does next after
+    /// what this request did.
+    pub raceway_clock: Option<String>,
+}
+
+impl<B> HandledRequest<B> {
+    /// The response headers to add: `raceway-clock` when there is one.
+    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
+        self.raceway_clock
+            .iter()
+            .map(|v| (raceway_proto::headers::RACEWAY_CLOCK, v.clone()))
+            .collect()
+    }
+}
+
+struct Inner {
+    core: ClientCore<ThreadLocalStore>,
+    exporter: Option<ExporterHandle>,
+    init_error: Option<ConfigError>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(exporter) = &self.exporter {
+            // A shutdown already asked for (and perhaps stuck on a hanging collector) is
+            // not waited for a second time.
+            if !exporter.shutdown_requested() {
+                let _ = exporter.shutdown(self.core.config().shutdown_timeout);
+            }
+        }
+    }
+}
+
+/// The Raceway client for threaded programs (no async runtime).
+///
+/// Cheap to clone (an `Arc` inside). The tracking methods (`track_state_change`,
+/// `track_function_call`, ..., `races`, `stats`) come from [`ClientCore`], which it
+/// dereferences to; what is specific to threads is here: entering flows
+/// ([`RacewayClient::start_trace`], [`RacewayClient::enter`]), request handling,
+/// [`RacewayClient::spawn`] and [`RacewayClient::scope`], and the exporter thread's
+/// [`RacewayClient::flush`] and [`RacewayClient::shutdown`].
+///
+/// It never panics: shut down twice, dropped without shutdown, or pointed at a collector
+/// that is down or hangs, it works and drops (and counts) what it cannot send.
+///
+/// ```
+/// use raceway_blocking::RacewayClient;
+///
+/// // No endpoint: events go to the built-in local analyser.
+/// let client = RacewayClient::local("my-service");
+/// client.track_state_change("balance", None::<i64>, 100, "Read"); // this thread's root flow
+/// assert_eq!(client.stats().core.recorded, 1);
+/// client.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct RacewayClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RacewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RacewayClient")
+            .field("core", &self.inner.core)
+            .field("exporting", &self.inner.exporter.is_some())
+            .finish()
+    }
+}
+
+impl Deref for RacewayClient {
+    type Target = ClientCore<ThreadLocalStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner.core
+    }
+}
+
+impl LockTracker for RacewayClient {
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: std::borrow::Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        self.inner.core.lock_event(lock_id, lock_type, acquire, location);
+    }
+}
+
+impl RacewayClient {
+    /// A client sending to `endpoint` as `service_name` (module `app`). The API key, the
+    /// instance id and the rest come from the environment when set (see
+    /// [`raceway_proto::config`]). An empty endpoint keeps events for the local analyser;
+    /// an unusable one (an `https://` endpoint without the `rustls` feature, say) is
+    /// reported on stderr and in [`RacewayClient::init_error`], and events are kept for the
+    /// local analyser instead.
+    pub fn new(endpoint: &str, service_name: &str) -> Self {
+        Self::build(endpoint, service_name, None, None)
+    }
+
+    /// As [`RacewayClient::new`], authenticating with `api_key`.
+    pub fn new_with_auth(endpoint: &str, service_name: &str, api_key: &str) -> Self {
+        Self::build(endpoint, service_name, Some(api_key), None)
+    }
+
+    /// As [`RacewayClient::new`], with an optional API key (the published crate's shape).
+    pub fn new_with_api_key(endpoint: &str, service_name: &str, api_key: Option<&str>) -> Self {
+        Self::build(endpoint, service_name, api_key, None)
+    }
+
+    /// As [`RacewayClient::new`], naming the module on function-call events.
+    pub fn with_module(endpoint: &str, service_name: &str, module_name: &str) -> Self {
+        Self::build(endpoint, service_name, None, Some(module_name))
+    }
+
+    /// A client that keeps events for the local analyser ([`ClientCore::races`]) and
+    /// sends nothing.
+    pub fn local(service_name: &str) -> Self {
+        Self::build("", service_name, None, None)
+    }
+
+    /// A client configured from `RACEWAY_*` environment variables: with
+    /// `RACEWAY_ENDPOINT` it sends there, without it analyses locally.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_config(Config::from_env()?)
+    }
+
+    /// A client from a full configuration; fails on an unusable endpoint or key (an
+    /// `https://` endpoint without the `rustls` feature is
+    /// [`ConfigError::TlsNotEnabled`]).
+    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        let sender = match &config.endpoint {
+            Some(_) if config.enabled => Some(UreqSender::new(&config)?),
+            _ => None,
+        };
+        Ok(Self::assemble(config, sender, None))
+    }
+
+    fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
+        let mut config = Config::new(service_name);
+        if !endpoint.trim().is_empty() {
+            config.endpoint = Some(endpoint.trim().to_string());
+        }
+        config.api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+        if let Some(m) = module {
+            config.module = m.to_string();
+        }
+        let config = match config.clone().fill_from_env(false) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("raceway: ignoring the environment: {e}");
+                config
+            }
+        };
+        match config.endpoint.as_ref().filter(|_| config.enabled) {
+            None => Self::assemble(config, None, None),
+            Some(_) => match UreqSender::new(&config) {
+                Ok(sender) => Self::assemble(config, Some(sender), None),
+                Err(e) => {
+                    eprintln!("raceway: {e}; events are kept for the local analyser instead");
+                    let mut local = config;
+                    local.endpoint = None;
+                    Self::assemble(local, None, Some(e))
+                }
+            },
+        }
+    }
+
+    fn assemble(config: Config, sender: Option<UreqSender>, init_error: Option<ConfigError>) -> Self {
+        let export = config.export.clone();
+        let core = ClientCore::new(config, ThreadLocalStore);
+        let exporter = match sender {
+            Some(s) if core.sink().is_exporting() => {
+                ExporterHandle::start(core.sink().clone(), Box::new(s), export)
+            }
+            _ => None,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                core,
+                exporter,
+                init_error,
+            }),
+        }
+    }
+
+    /// The configuration error that made this client fall back to local analysis, if any.
+    pub fn init_error(&self) -> Option<&ConfigError> {
+        self.inner.init_error.as_ref()
+    }
+
+    // -- flows ----------------------------------------------------------------------
+
+    /// Makes this thread the root flow of a new trace until the guard is dropped (a job, a
+    /// message handler, a test). Without it, a thread's first event starts a trace anyway.
+    pub fn start_trace(&self) -> FlowGuard {
+        self.enter(self.new_flow())
+    }
+
+    /// Makes `flow` this thread's flow until the guard is dropped, which restores the
+    /// previous one.
+    pub fn enter(&self, flow: Flow) -> FlowGuard {
+        ThreadLocalStore.enter(flow)
+    }
+
+    /// Runs `f` with `flow` as this thread's flow, then restores the previous one.
+    pub fn in_flow<R>(&self, flow: Flow, f: impl FnOnce() -> R) -> R {
+        let _guard = self.enter(flow);
+        f()
+    }
+
+    /// Continues the trace carried by incoming request headers (`traceparent`,
+    /// `tracestate`, `raceway-clock`, as `&str` pairs) until the guard is dropped; a new
+    /// trace when they carry none.
+    pub fn continue_from_headers<'h>(
+        &self,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+    ) -> FlowGuard {
+        self.enter(self.flow_from_headers(headers))
+    }
+
+    /// [`RacewayClient::continue_from_headers`] for an `http::HeaderMap`.
+    pub fn continue_from_header_map(&self, headers: &HeaderMap) -> FlowGuard {
+        let flow = match extract_from_header_map(headers) {
+            Ok(remote) => self.continue_trace(&remote),
+            Err(_) => self.new_flow(),
+        };
+        self.enter(flow)
+    }
+
+    /// Handles one request of a blocking HTTP server as a flow of its own: continues the
+    /// caller's trace from `headers` (or starts one), records the `HttpRequest`, runs
+    /// `handler` in the flow, records the `HttpResponse` with the handler's status, and
+    /// restores this thread's previous flow. Add
+    /// [`HandledRequest::response_headers`] to the response.
+    ///
+    /// ```
+    /// use raceway_blocking::RacewayClient;
+    ///
+    /// let client = RacewayClient::local("inventory");
+    /// let headers = [("content-type", "application/json")];
+    /// let answer = client.handle_request("POST", "/reserve", headers, || {
+    ///     client.track_state_change("stock", None::<i64>, 5, "Read");
+    ///     (200, "reserved")
+    /// });
+    /// assert_eq!((answer.status, answer.body), (200, "reserved"));
+    /// assert!(answer.raceway_clock.is_none()); // the caller sent no propagation headers
+    /// ```
+    pub fn handle_request<'h, B>(
+        &self,
+        method: &str,
+        path: &str,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        handler: impl FnOnce() -> (u16, B),
+    ) -> HandledRequest<B> {
+        let start = Instant::now();
+        let flow = self.begin_request(headers, method, path);
+        let guard = self.enter(flow);
+        let (status, body) = handler();
+        let raceway_clock = self.end_request(status, start.elapsed());
+        drop(guard);
+        HandledRequest {
+            status,
+            body,
+            raceway_clock,
+        }
+    }
+
+    /// Joins a finished flow into this thread's flow (records `AsyncAwait`): what it did
+    /// happens before what this thread does next.
+    pub fn join_flow(&self, end: &FlowEnd) {
+        self.join_current(end, "join");
+    }
+
+    // -- propagation ----------------------------------------------------------------
+
+    /// Injects the propagation headers of this thread's flow into `headers`, for any HTTP
+    /// client that takes an `http::HeaderMap`.
+    pub fn inject_headers(&self, headers: &mut HeaderMap) -> Result<(), PropagationError> {
+        self.propagate().map(|p| p.inject(headers))
+    }
+
+    /// Merges a response's `raceway-clock` into this thread's flow (see
+    /// [`ClientCore::merge_response_headers`], which takes `&str` pairs).
+    pub fn merge_response(&self, headers: &HeaderMap) -> bool {
+        self.merge_response_headers(
+            headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
+        )
+    }
+
+    // -- export ---------------------------------------------------------------------
+
+    /// Sends everything recorded so far; returns when it is sent (or dropped and counted)
+    /// or at `timeout`. Immediate in local mode.
+    pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        match &self.inner.exporter {
+            Some(exporter) => exporter.flush(timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// [`RacewayClient::flush`] under the name `raceway-rt-tokio` gives its blocking form.
+    pub fn flush_blocking(&self, timeout: Duration) -> Result<(), FlushError> {
+        self.flush(timeout)
+    }
+
+    /// Flushes everything and stops the exporter thread, waiting at most the configured
+    /// shutdown timeout (`RACEWAY_SHUTDOWN_TIMEOUT_MS`, 5 s by default). Safe to call twice,
+    /// from any thread. Dropping the last clone of the client does the same.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown_timeout(self.config().shutdown_timeout);
+    }
+
+    /// Flushes and stops the exporter thread within `timeout` (plus a few hundred
+    /// milliseconds at most); what is left then is dropped and counted, and a thread still
+    /// stuck in a send is left to end on its own rather than joined.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        match &self.inner.exporter {
+            Some(exporter) => exporter.shutdown(timeout),
+            None => Ok(()),
+        }
+    }
+}

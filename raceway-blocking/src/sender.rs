@@ -1,0 +1,98 @@
+//! The blocking HTTP sender: ureq 3 through one shared `Agent`.
+//!
+//! Keep-alive comes from the agent's connection pool; the connect and whole-request
+//! timeouts from [`Config`]. 4xx and 5xx answers are outcomes, not errors
+//! (`http_status_as_error(false)`). Response bodies are read up to 64 KiB and then dropped,
+//! so a collector that announces a huge body costs nothing. With the `rustls` feature,
+//! `https://` endpoints go through ureq's rustls support.
+
+use std::io::ErrorKind;
+
+use raceway_proto::boundary::Sender;
+use raceway_proto::config::{Config, ConfigError};
+use raceway_proto::export::{parse_retry_after, SendOutcome};
+
+const MAX_RESPONSE_BODY: u64 = 64 * 1024;
+
+/// POSTs batches to `{endpoint}/events` with ureq (blocking).
+#[derive(Debug, Clone)]
+pub struct UreqSender {
+    agent: ureq::Agent,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl UreqSender {
+    /// A sender for `config` (endpoint, key, timeouts). Fails on a bad endpoint or key, and
+    /// on an `https://` endpoint when the crate is built without its `rustls` feature.
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        config.validate(cfg!(feature = "rustls"))?;
+        let url = config
+            .events_url()
+            .ok_or_else(|| ConfigError::InvalidEndpoint(String::new()))?;
+        if url.parse::<http::Uri>().is_err() {
+            return Err(ConfigError::InvalidEndpoint(url));
+        }
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        for (name, value) in config.auth_headers() {
+            if http::HeaderValue::from_str(&value).is_err() {
+                return Err(ConfigError::InvalidApiKey);
+            }
+            headers.push((name, value));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(config.request_timeout))
+            .timeout_connect(Some(config.connect_timeout))
+            .max_idle_connections_per_host(2)
+            .build()
+            .into();
+        Ok(Self { agent, url, headers })
+    }
+
+    /// The URL batches go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn post(&self, body: &[u8]) -> SendOutcome {
+        let mut request = self.agent.post(&self.url);
+        for (name, value) in &self.headers {
+            request = request.header(*name, value.as_str());
+        }
+        match request.send(body) {
+            Ok(mut response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                // Read (a bounded amount of) the body so the connection can be reused.
+                let _ = response
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_RESPONSE_BODY)
+                    .read_to_vec();
+                SendOutcome::Status { status, retry_after }
+            }
+            Err(e) => outcome_of(&e),
+        }
+    }
+}
+
+fn outcome_of(error: &ureq::Error) -> SendOutcome {
+    match error {
+        ureq::Error::Timeout(_) => SendOutcome::Timeout,
+        ureq::Error::Io(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+            SendOutcome::Timeout
+        }
+        _ => SendOutcome::ConnectionError,
+    }
+}
+
+impl Sender for UreqSender {
+    fn send(&mut self, body: &[u8]) -> SendOutcome {
+        self.post(body)
+    }
+}
