@@ -12,30 +12,8 @@ use raceway_proto::sync::LockTracker;
 use raceway_proto::{Flow, FlowEnd, SourceLocation};
 
 use crate::context::{FlowGuard, ThreadLocalStore};
-use crate::exporter::ExporterHandle;
+use crate::exporter::{ExporterThread, FlushError};
 use crate::sender::UreqSender;
-
-/// Why a flush or shutdown did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FlushError {
-    /// The timeout passed first; what is left stays queued (flush) or was dropped and
-    /// counted (shutdown).
-    Timeout,
-    /// The exporter is not running (already shut down, or could not start).
-    NotRunning,
-}
-
-impl std::fmt::Display for FlushError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FlushError::Timeout => "timed out before every event was sent",
-            FlushError::NotRunning => "the exporter is not running",
-        })
-    }
-}
-
-impl std::error::Error for FlushError {}
 
 /// What [`RacewayClient::handle_request`] returns: the handler's answer, plus the
 /// `raceway-clock` value to send back when the request continued a caller's trace.
@@ -64,7 +42,7 @@ impl<B> HandledRequest<B> {
 
 struct Inner {
     core: ClientCore<ThreadLocalStore>,
-    exporter: Option<ExporterHandle>,
+    exporter: Option<ExporterThread>,
     init_error: Option<ConfigError>,
 }
 
@@ -214,11 +192,10 @@ impl RacewayClient {
     }
 
     fn assemble(config: Config, sender: Option<UreqSender>, init_error: Option<ConfigError>) -> Self {
-        let export = config.export.clone();
         let core = ClientCore::new(config, ThreadLocalStore);
         let exporter = match sender {
             Some(s) if core.sink().is_exporting() => {
-                ExporterHandle::start(core.sink().clone(), Box::new(s), export)
+                ExporterThread::start(core.sink().clone(), Box::new(s), core.config())
             }
             _ => None,
         };

@@ -2,38 +2,80 @@
 //!
 //! The thread sleeps on a `Condvar` until the next deadline the driver names, a wake from
 //! the sink (a batch is full, a call was propagated), or a request (flush, shutdown). It
-//! sends with a blocking [`Sender`]. Everything else (batching, retries, backoff,
-//! `Retry-After`, splitting, drop counting) is the driver's.
+//! sends with a blocking [`Sender`] ([`crate::UreqSender`] by default). Everything else
+//! (batching, retries, backoff, `Retry-After`, splitting, drop counting) is the driver's.
 //!
-//! Requests never block on the thread for longer than the caller's timeout: a flush
-//! waits on a reply channel with a timeout, a shutdown waits on a `Condvar` for the thread
-//! to say it finished, and the thread is only joined once it has.
+//! A thread of its own, with no executor in it, means the exporter works whatever the
+//! application runs: plain threads, async-std, smol, several executors, or none.
+//! `raceway-rt-async-std` runs this same thread. Flush and shutdown are barriers answered
+//! through an [`ExportReply`] callback, so each caller picks its own channel: a std
+//! channel for a blocked thread ([`ExporterThread::flush`], [`ExporterThread::shutdown`]),
+//! a `futures` oneshot for an awaiting task.
+//!
+//! Requests never block on the thread for longer than the caller's timeout, and a thread
+//! still busy then (a send to a hanging collector) is left to finish on its own: it is
+//! only joined once it said it finished.
 
 use std::mem;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
 
 use raceway_proto::boundary::Sender;
 use raceway_proto::client::Sink;
+use raceway_proto::config::Config;
 use raceway_proto::driver::{ExportDriver, Step};
 use raceway_proto::export::{ExportConfig, FlushTicket};
 use raceway_proto::system::SystemClock;
 
-use crate::client::FlushError;
-
 /// How much longer than its timeout a shutdown waits for the thread to report back.
-pub(crate) const SHUTDOWN_MARGIN: Duration = Duration::from_millis(200);
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(200);
+
+/// The longest the loop sleeps without a deadline (it wakes on any request anyway).
+const IDLE_NAP: Duration = Duration::from_secs(3600);
+
+/// Where the exporter thread answers a flush or shutdown: called once, on the exporter
+/// thread, with `true` when the barrier was reached (everything sent, or dropped and
+/// counted before the call) and `false` when the exporter stopped first (a flush) or
+/// abandoned events (a shutdown).
+pub type ExportReply = Box<dyn FnOnce(bool) + Send>;
+
+/// Why a flush or shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The timeout passed first; what is left stays queued (flush) or was dropped and
+    /// counted (shutdown).
+    Timeout,
+    /// The exporter is not running (already shut down, or could not start).
+    NotRunning,
+}
+
+impl std::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlushError::Timeout => "timed out before every event was sent",
+            FlushError::NotRunning => "the exporter is not running",
+        })
+    }
+}
+
+impl std::error::Error for FlushError {}
 
 #[derive(Default)]
 struct State {
     /// Something happened: the exporter must not go to sleep.
     woken: bool,
     /// Flush requests not yet seen by the thread.
-    flushes: Vec<SyncSender<bool>>,
+    flushes: Vec<ExportReply>,
     /// Shutdown asked for, with this drain timeout (the first request wins).
     shutdown: Option<Duration>,
+    /// When the first shutdown asked the exporter to be done by: later shutdowns wait no
+    /// longer than that, so a collector that hangs costs one timeout, once.
+    shutdown_by: Option<StdInstant>,
+    /// Answered with "nothing abandoned" once the thread ends.
+    shutdown_replies: Vec<ExportReply>,
     /// The thread ended; `true` when nothing was abandoned.
     finished: Option<bool>,
 }
@@ -43,8 +85,6 @@ struct Shared {
     state: Mutex<State>,
     /// The exporter thread sleeps on it.
     wake: Condvar,
-    /// Shutdown callers sleep on it.
-    done: Condvar,
 }
 
 impl Shared {
@@ -58,46 +98,104 @@ impl Shared {
     }
 }
 
-/// The application's side of the exporter.
-pub(crate) struct ExporterHandle {
+/// The application's side of the exporter thread (named `raceway-exporter`), which runs
+/// the core's export loop with a blocking [`Sender`].
+///
+/// Dropping it without a shutdown asks the thread to drain within the configured
+/// shutdown timeout, and does not wait for it.
+pub struct ExporterThread {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    default_shutdown: Duration,
 }
 
-impl ExporterHandle {
-    /// Starts the exporter thread. `None` if the OS refuses a thread.
-    pub(crate) fn start(
-        sink: Arc<Sink>,
-        sender: Box<dyn Sender + Send>,
-        config: ExportConfig,
-    ) -> Option<Self> {
+impl std::fmt::Debug for ExporterThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("ExporterThread")
+            .field("shutdown", &st.shutdown)
+            .field("finished", &st.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExporterThread {
+    /// Starts the exporter thread for `sink` (a [`raceway_proto::client::ClientCore`]'s),
+    /// with the export settings and shutdown timeout of `config`. `None` if the OS refuses
+    /// a thread.
+    pub fn start(sink: Arc<Sink>, sender: Box<dyn Sender + Send>, config: &Config) -> Option<Self> {
         let shared = Arc::new(Shared::default());
         let waker = shared.clone();
         sink.set_waker(Box::new(move || waker.wake()));
         let in_thread = shared.clone();
+        let export = config.export.clone();
         let thread = std::thread::Builder::new()
             .name("raceway-exporter".into())
-            .spawn(move || run(&in_thread, sink, sender, config))
+            .spawn(move || run(&in_thread, sink, export, sender))
             .ok()?;
         Some(Self {
             shared,
             thread: Mutex::new(Some(thread)),
+            default_shutdown: config.shutdown_timeout,
         })
     }
 
-    /// A flush barrier: `Ok` once everything recorded before the call was sent (or dropped
-    /// and counted), `Err(Timeout)` at `timeout`.
-    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        let (tx, rx) = mpsc::sync_channel(1);
+    /// Asks for a flush barrier: `reply(true)` once everything recorded before the call
+    /// was sent (or dropped and counted), `reply(false)` if the exporter stops first.
+    /// `false` (and `reply` dropped uncalled) when the exporter is stopped or stopping.
+    pub fn request_flush(&self, reply: ExportReply) -> bool {
         {
             let mut st = self.shared.lock();
             if st.finished.is_some() || st.shutdown.is_some() {
-                return Err(FlushError::NotRunning);
+                return false;
             }
-            st.flushes.push(tx);
+            st.flushes.push(reply);
             st.woken = true;
         }
         self.shared.wake.notify_one();
+        true
+    }
+
+    /// Asks the thread to drain and stop within `within` (the first request's timeout
+    /// wins); `reply(nothing_abandoned)` once it has stopped. `None` (and `reply` dropped
+    /// uncalled) when it had already stopped; otherwise how long the caller should wait
+    /// for the reply: `within`, or what is left of the first shutdown's time if that is
+    /// less, plus [`SHUTDOWN_MARGIN`].
+    pub fn request_shutdown(&self, within: Duration, reply: ExportReply) -> Option<Duration> {
+        let wait = {
+            let mut st = self.shared.lock();
+            if st.finished.is_some() {
+                return None;
+            }
+            let now = StdInstant::now();
+            let wait = match st.shutdown_by {
+                Some(deadline) => deadline.saturating_duration_since(now).min(within),
+                None => {
+                    st.shutdown_by = now.checked_add(within);
+                    within
+                }
+            };
+            st.shutdown.get_or_insert(within);
+            st.shutdown_replies.push(reply);
+            st.woken = true;
+            wait
+        };
+        self.shared.wake.notify_one();
+        Some(wait + SHUTDOWN_MARGIN)
+    }
+
+    /// True once a shutdown was asked for.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shared.lock().shutdown.is_some()
+    }
+
+    /// A flush barrier, blocking the calling thread: `Ok` once everything recorded before
+    /// the call was sent (or dropped and counted), `Err(Timeout)` at `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let (reply, rx) = std_reply();
+        if !self.request_flush(reply) {
+            return Err(FlushError::NotRunning);
+        }
         match rx.recv_timeout(timeout) {
             Ok(true) => Ok(()),
             Ok(false) | Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
@@ -105,49 +203,24 @@ impl ExporterHandle {
         }
     }
 
-    /// True once a shutdown was asked for (by `shutdown` or drop).
-    pub(crate) fn shutdown_requested(&self) -> bool {
-        self.shared.lock().shutdown.is_some()
-    }
-
-    /// Drains, stops and joins the thread, waiting at most `within` plus a small margin. A
-    /// thread still busy then (a send to a hanging collector) is left to finish on its own.
-    pub(crate) fn shutdown(&self, within: Duration) -> Result<(), FlushError> {
-        let deadline = StdInstant::now() + within + SHUTDOWN_MARGIN;
-        let mut st = self.shared.lock();
-        if st.finished.is_some() {
-            drop(st);
+    /// Drains, stops and joins the thread, blocking the calling thread for at most the
+    /// wait [`ExporterThread::request_shutdown`] names. `Ok` when it had already stopped.
+    pub fn shutdown(&self, within: Duration) -> Result<(), FlushError> {
+        let (reply, rx) = std_reply();
+        let Some(wait) = self.request_shutdown(within, reply) else {
             self.reap();
             return Ok(()); // already stopped
-        }
-        if st.shutdown.is_none() {
-            st.shutdown = Some(within);
-        }
-        st.woken = true;
-        self.shared.wake.notify_one();
-        while st.finished.is_none() {
-            let left = deadline.saturating_duration_since(StdInstant::now());
-            if left.is_zero() {
-                break;
-            }
-            st = self
-                .shared
-                .done
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        let finished = st.finished;
-        drop(st);
+        };
+        let result = match rx.recv_timeout(wait) {
+            Ok(true) | Err(RecvTimeoutError::Disconnected) => Ok(()),
+            Ok(false) | Err(RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
+        };
         self.reap();
-        match finished {
-            Some(true) => Ok(()),
-            Some(false) | None => Err(FlushError::Timeout),
-        }
+        result
     }
 
     /// Joins the thread once it has said it finished (never blocks on a busy thread).
-    fn reap(&self) {
+    pub fn reap(&self) {
         if self.shared.lock().finished.is_none() {
             return;
         }
@@ -158,20 +231,42 @@ impl ExporterHandle {
     }
 }
 
-fn run(shared: &Shared, sink: Arc<Sink>, mut sender: Box<dyn Sender + Send>, config: ExportConfig) {
+impl Drop for ExporterThread {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.shutdown.get_or_insert(self.default_shutdown);
+        st.woken = true;
+        drop(st);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// A reply into a std channel, for a caller that blocks.
+fn std_reply() -> (ExportReply, mpsc::Receiver<bool>) {
+    let (tx, rx) = mpsc::sync_channel(1);
+    (
+        Box::new(move |done| {
+            let _ = tx.try_send(done);
+        }),
+        rx,
+    )
+}
+
+fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, mut sender: Box<dyn Sender + Send>) {
     let clock = SystemClock::new();
     let now = || clock.instant();
     let mut driver = ExportDriver::new(sink, config, now());
-    let mut flushes: Vec<(FlushTicket, SyncSender<bool>)> = Vec::new();
+    let mut flushes: Vec<(FlushTicket, ExportReply)> = Vec::new();
 
-    let answer = |driver: &ExportDriver, flushes: &mut Vec<(FlushTicket, SyncSender<bool>)>| {
-        flushes.retain(|(ticket, reply)| {
-            let done = driver.is_flushed(*ticket);
-            if done {
-                let _ = reply.try_send(true);
+    let answer = |driver: &ExportDriver, flushes: &mut Vec<(FlushTicket, ExportReply)>| {
+        let mut i = 0;
+        while i < flushes.len() {
+            if driver.is_flushed(flushes[i].0) {
+                (flushes.swap_remove(i).1)(true);
+            } else {
+                i += 1;
             }
-            !done
-        });
+        }
     };
 
     loop {
@@ -193,6 +288,7 @@ fn run(shared: &Shared, sink: Arc<Sink>, mut sender: Box<dyn Sender + Send>, con
         answer(&driver, &mut flushes);
         match driver.step(now()) {
             Step::Send { id, body } => {
+                // Blocks this thread only, for at most the request timeout.
                 let outcome = sender.send(&body);
                 driver.handle_outcome(id, outcome, now());
             }
@@ -204,7 +300,7 @@ fn run(shared: &Shared, sink: Arc<Sink>, mut sender: Box<dyn Sender + Send>, con
                         (Some(u), Some(d)) => Some(u.min(d)),
                         (u, d) => u.or(d),
                     };
-                    let nap = wake_at.map_or(Duration::from_secs(3600), |u| u.saturating_duration_since(t));
+                    let nap = wake_at.map_or(IDLE_NAP, |u| u.saturating_duration_since(t));
                     // A spurious wake-up only costs one more turn of the loop.
                     let _ = shared.wake.wait_timeout(st, nap);
                 }
@@ -215,16 +311,17 @@ fn run(shared: &Shared, sink: Arc<Sink>, mut sender: Box<dyn Sender + Send>, con
     }
 
     let all_sent = driver.stats().dropped_shutdown == 0;
-    for (_, reply) in flushes {
-        let _ = reply.try_send(false);
-    }
     drop(driver);
     drop(sender);
-    let mut st = shared.lock();
-    for reply in st.flushes.drain(..) {
-        let _ = reply.try_send(false);
+    let (late_flushes, shutdown_replies) = {
+        let mut st = shared.lock();
+        st.finished = Some(all_sent);
+        (mem::take(&mut st.flushes), mem::take(&mut st.shutdown_replies))
+    };
+    for reply in flushes.into_iter().map(|(_, r)| r).chain(late_flushes) {
+        reply(false);
     }
-    st.finished = Some(all_sent);
-    drop(st);
-    shared.done.notify_all();
+    for reply in shutdown_replies {
+        reply(all_sent);
+    }
 }

@@ -107,8 +107,9 @@ mod sender;
 mod spawn;
 mod sync;
 
-pub use client::{FlushError, HandledRequest, RacewayClient};
+pub use client::{HandledRequest, RacewayClient};
 pub use context::{FlowGuard, ThreadLocalStore};
+pub use exporter::{ExportReply, ExporterThread, FlushError, SHUTDOWN_MARGIN};
 pub use raceway_proto::analysis::{Race, RaceReport};
 pub use raceway_proto::client::{ClientCore, CoreStats, PropagationError, Stats};
 pub use raceway_proto::config::{Config, ConfigError};

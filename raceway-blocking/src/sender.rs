@@ -1,12 +1,18 @@
 //! The blocking HTTP sender: ureq 3 through one shared `Agent`.
 //!
+//! It runs on the exporter's own thread ([`crate::ExporterThread`]), so blocking there
+//! costs the application nothing and needs no executor: the same sender serves plain
+//! threads here and async-std or smol in `raceway-rt-async-std`, which reuses it.
 //! Keep-alive comes from the agent's connection pool; the connect and whole-request
-//! timeouts from [`Config`]. 4xx and 5xx answers are outcomes, not errors
-//! (`http_status_as_error(false)`). Response bodies are read up to 64 KiB and then dropped,
-//! so a collector that announces a huge body costs nothing. With the `rustls` feature,
+//! timeouts from [`Config`]; authentication from [`Config::auth_headers`]. 4xx and 5xx
+//! answers are outcomes, not errors (`http_status_as_error(false)`), `Retry-After` is read
+//! with [`parse_retry_after`], and at most 64 KiB of a response body is read, so a
+//! collector that announces a huge body costs nothing. Redirects are not followed (a POST
+//! of events is never redirected by a Raceway server). With the `rustls` feature,
 //! `https://` endpoints go through ureq's rustls support.
 
 use std::io::ErrorKind;
+use std::time::Duration;
 
 use raceway_proto::boundary::Sender;
 use raceway_proto::config::{Config, ConfigError};
@@ -44,7 +50,10 @@ impl UreqSender {
             .http_status_as_error(false)
             .timeout_global(Some(config.request_timeout))
             .timeout_connect(Some(config.connect_timeout))
+            .max_redirects(0)
             .max_idle_connections_per_host(2)
+            .max_idle_age(Duration::from_secs(30))
+            .user_agent(concat!("raceway-rust/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
         Ok(Self { agent, url, headers })

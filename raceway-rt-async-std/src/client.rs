@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::ops::Deref;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +15,8 @@ use raceway_proto::sync::LockTracker;
 use raceway_proto::{FlowEnd, SourceLocation};
 
 use crate::context::{RacewayContext, ThreadLocalStore};
-use crate::exporter::{Command, ExporterHandle, Reply};
-use crate::sender::UreqSender;
 use crate::spawn::Instrumented;
-
-/// Slack given to the exporter thread past a shutdown deadline before giving up on it.
-const SHUTDOWN_SLACK: Duration = Duration::from_millis(200);
+use raceway_blocking::{ExportReply, ExporterThread, UreqSender};
 
 /// Why a flush or shutdown did not complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,27 +40,38 @@ impl std::fmt::Display for FlushError {
 
 impl std::error::Error for FlushError {}
 
+impl FlushError {
+    fn from_shared(e: raceway_blocking::FlushError) -> Self {
+        match e {
+            raceway_blocking::FlushError::Timeout => FlushError::Timeout,
+            _ => FlushError::NotRunning,
+        }
+    }
+}
+
 struct Inner {
     core: ClientCore<ThreadLocalStore>,
-    exporter: Option<ExporterHandle>,
+    exporter: Option<ExporterThread>,
     init_error: Option<ConfigError>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(exporter) = &self.exporter {
-            let (tx, rx) = mpsc::sync_channel(1);
-            let within = self.core.config().shutdown_timeout;
-            let wait = exporter.shutdown_wait(within);
-            if exporter.send(Command::Shutdown {
-                within,
-                reply: Reply::Blocking(tx),
-            }) {
-                let _ = rx.recv_timeout(wait + SHUTDOWN_SLACK);
-            }
-            exporter.reap();
+            let _ = exporter.shutdown(self.core.config().shutdown_timeout);
         }
     }
+}
+
+/// A reply the exporter thread answers into a `futures` oneshot, awaitable on any executor.
+fn async_reply() -> (ExportReply, oneshot::Receiver<bool>) {
+    let (tx, rx) = oneshot::channel();
+    (
+        Box::new(move |done| {
+            let _ = tx.send(done);
+        }),
+        rx,
+    )
 }
 
 /// Waits for `rx` on any executor, for at most `timeout` (timer: `async-io`, which needs
@@ -202,12 +208,10 @@ impl RacewayClient {
         sender: Option<Box<dyn Sender + Send>>,
         init_error: Option<ConfigError>,
     ) -> Self {
-        let export = config.export.clone();
-        let shutdown = config.shutdown_timeout;
         let core = ClientCore::new(config, ThreadLocalStore);
         let exporter = match sender {
             Some(s) if core.sink().is_exporting() => {
-                ExporterHandle::start(core.sink().clone(), s, export, shutdown)
+                ExporterThread::start(core.sink().clone(), s, core.config())
             }
             _ => None,
         };
@@ -300,8 +304,8 @@ impl RacewayClient {
         let Some(exporter) = &self.inner.exporter else {
             return Ok(());
         };
-        let (tx, rx) = oneshot::channel();
-        if !exporter.send(Command::Flush(Reply::Async(tx))) {
+        let (reply, rx) = async_reply();
+        if !exporter.request_flush(reply) {
             return Err(FlushError::NotRunning);
         }
         match recv_within(rx, timeout).await {
@@ -313,17 +317,9 @@ impl RacewayClient {
 
     /// [`RacewayClient::flush`] for code that is not async (blocks the calling thread).
     pub fn flush_blocking(&self, timeout: Duration) -> Result<(), FlushError> {
-        let Some(exporter) = &self.inner.exporter else {
-            return Ok(());
-        };
-        let (tx, rx) = mpsc::sync_channel(1);
-        if !exporter.send(Command::Flush(Reply::Blocking(tx))) {
-            return Err(FlushError::NotRunning);
-        }
-        match rx.recv_timeout(timeout) {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(FlushError::NotRunning),
+        match &self.inner.exporter {
+            Some(exporter) => exporter.flush(timeout).map_err(FlushError::from_shared),
+            None => Ok(()),
         }
     }
 
@@ -340,24 +336,10 @@ impl RacewayClient {
     /// does not answer is left to finish on the exporter thread (at most the request
     /// timeout); this call returns on time regardless.
     pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
-        let Some(exporter) = &self.inner.exporter else {
-            return Ok(());
-        };
-        let (tx, rx) = mpsc::sync_channel(1);
-        let wait = exporter.shutdown_wait(timeout);
-        if !exporter.send(Command::Shutdown {
-            within: timeout,
-            reply: Reply::Blocking(tx),
-        }) {
-            return Ok(()); // already stopped
+        match &self.inner.exporter {
+            Some(exporter) => exporter.shutdown(timeout).map_err(FlushError::from_shared),
+            None => Ok(()),
         }
-        let result = match rx.recv_timeout(wait.min(timeout) + SHUTDOWN_SLACK) {
-            Ok(true) => Ok(()),
-            Ok(false) | Err(mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(()),
-        };
-        exporter.reap();
-        result
     }
 
     /// [`RacewayClient::shutdown_timeout`] without blocking the executor.
@@ -365,15 +347,12 @@ impl RacewayClient {
         let Some(exporter) = &self.inner.exporter else {
             return Ok(());
         };
-        let (tx, rx) = oneshot::channel();
-        let wait = exporter.shutdown_wait(timeout);
-        if !exporter.send(Command::Shutdown {
-            within: timeout,
-            reply: Reply::Async(tx),
-        }) {
-            return Ok(());
-        }
-        let result = match recv_within(rx, wait.min(timeout) + SHUTDOWN_SLACK).await {
+        let (reply, rx) = async_reply();
+        let Some(wait) = exporter.request_shutdown(timeout, reply) else {
+            exporter.reap();
+            return Ok(()); // already stopped
+        };
+        let result = match recv_within(rx, wait).await {
             Some(Ok(true)) | Some(Err(())) => Ok(()),
             Some(Ok(false)) | None => Err(FlushError::Timeout),
         };

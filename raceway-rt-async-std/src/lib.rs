@@ -66,7 +66,8 @@
 //! runtime and runs on async-std or smol through `smol-hyper`'s `futures-io` adapter.
 //!
 //! **Exporter: a thread of its own with a blocking `ureq` sender.** The core's export
-//! loop ([`raceway_proto::driver`]) runs on a dedicated OS thread with [`UreqSender`]
+//! loop ([`raceway_proto::driver`]) runs on a dedicated OS thread
+//! ([`raceway_blocking::ExporterThread`], shared with `raceway-blocking`) with [`UreqSender`]
 //! (one ureq 3 `Agent`: keep-alive, connect and request timeouts, auth headers,
 //! `Retry-After`, at most 64 KiB of a response read). It never blocks or depends on the
 //! application's executor, so it works with async-std, smol or none, and a client can be
@@ -82,10 +83,8 @@
 
 mod client;
 mod context;
-mod exporter;
 #[cfg(feature = "hyper")]
 mod hyper_service;
-mod sender;
 mod serve;
 mod spawn;
 mod sync;
@@ -94,12 +93,12 @@ pub use client::{FlushError, RacewayClient};
 pub use context::{RacewayContext, ThreadLocalStore};
 #[cfg(feature = "hyper")]
 pub use hyper_service::RacewayHyperService;
+pub use raceway_blocking::UreqSender;
 pub use raceway_proto::analysis::{Race, RaceReport};
 pub use raceway_proto::client::{CoreStats, PropagationError, Stats};
 pub use raceway_proto::config::{Config, ConfigError};
 pub use raceway_proto::export::ExportStats;
 pub use raceway_proto::{AccessType, FlowEnd, MemoryOrdering};
-pub use sender::UreqSender;
 pub use serve::{
     header_pairs, insert_clock_header, ResponseHeaders, ResponseStatus, ServeHttp, ServeRequest,
 };
