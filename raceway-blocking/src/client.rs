@@ -1,15 +1,13 @@
 //! `RacewayClient` for threaded programs: constructors, flows, requests, flush and shutdown.
 
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
-use raceway_proto::client::{ClientCore, PropagationError};
+use raceway_proto::client::ClientCore;
 use raceway_proto::config::{Config, ConfigError};
 use raceway_proto::headers::extract_from_header_map;
-use raceway_proto::sync::LockTracker;
-use raceway_proto::{Flow, FlowEnd, SourceLocation};
+use raceway_proto::{Flow, FlowEnd};
 
 use crate::context::{FlowGuard, ThreadLocalStore};
 use crate::exporter::{ExporterThread, FlushError};
@@ -84,33 +82,7 @@ pub struct RacewayClient {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for RacewayClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RacewayClient")
-            .field("core", &self.inner.core)
-            .field("exporting", &self.inner.exporter.is_some())
-            .finish()
-    }
-}
-
-impl Deref for RacewayClient {
-    type Target = ClientCore<ThreadLocalStore>;
-    fn deref(&self) -> &Self::Target {
-        &self.inner.core
-    }
-}
-
-impl LockTracker for RacewayClient {
-    fn lock_event(
-        &self,
-        lock_id: Arc<str>,
-        lock_type: std::borrow::Cow<'static, str>,
-        acquire: bool,
-        location: SourceLocation,
-    ) {
-        self.inner.core.lock_event(lock_id, lock_type, acquire, location);
-    }
-}
+raceway_proto::adapter_client_impls!(RacewayClient, crate::context::ThreadLocalStore);
 
 impl RacewayClient {
     /// A client sending to `endpoint` as `service_name` (module `app`). The API key, the
@@ -154,41 +126,15 @@ impl RacewayClient {
     /// `https://` endpoint without the `rustls` feature is
     /// [`ConfigError::TlsNotEnabled`]).
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
-        let sender = match &config.endpoint {
-            Some(_) if config.enabled => Some(UreqSender::new(&config)?),
-            _ => None,
-        };
+        let sender = config.make_sender(UreqSender::new)?;
         Ok(Self::assemble(config, sender, None))
     }
 
     fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
-        let mut config = Config::new(service_name);
-        if !endpoint.trim().is_empty() {
-            config.endpoint = Some(endpoint.trim().to_string());
-        }
-        config.api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
-        if let Some(m) = module {
-            config.module = m.to_string();
-        }
-        let config = match config.clone().fill_from_env(false) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("raceway: ignoring the environment: {e}");
-                config
-            }
-        };
-        match config.endpoint.as_ref().filter(|_| config.enabled) {
-            None => Self::assemble(config, None, None),
-            Some(_) => match UreqSender::new(&config) {
-                Ok(sender) => Self::assemble(config, Some(sender), None),
-                Err(e) => {
-                    eprintln!("raceway: {e}; events are kept for the local analyser instead");
-                    let mut local = config;
-                    local.endpoint = None;
-                    Self::assemble(local, None, Some(e))
-                }
-            },
-        }
+        let tls = cfg!(feature = "rustls");
+        let (config, sender, error) =
+            Config::for_client_with(endpoint, service_name, api_key, module, tls, UreqSender::new);
+        Self::assemble(config, sender, error)
     }
 
     fn assemble(config: Config, sender: Option<UreqSender>, init_error: Option<ConfigError>) -> Self {
@@ -206,11 +152,6 @@ impl RacewayClient {
                 init_error,
             }),
         }
-    }
-
-    /// The configuration error that made this client fall back to local analysis, if any.
-    pub fn init_error(&self) -> Option<&ConfigError> {
-        self.inner.init_error.as_ref()
     }
 
     // -- flows ----------------------------------------------------------------------
@@ -297,22 +238,6 @@ impl RacewayClient {
     }
 
     // -- propagation ----------------------------------------------------------------
-
-    /// Injects the propagation headers of this thread's flow into `headers`, for any HTTP
-    /// client that takes an `http::HeaderMap`.
-    pub fn inject_headers(&self, headers: &mut HeaderMap) -> Result<(), PropagationError> {
-        self.propagate().map(|p| p.inject(headers))
-    }
-
-    /// Merges a response's `raceway-clock` into this thread's flow (see
-    /// [`ClientCore::merge_response_headers`], which takes `&str` pairs).
-    pub fn merge_response(&self, headers: &HeaderMap) -> bool {
-        self.merge_response_headers(
-            headers
-                .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
-        )
-    }
 
     // -- export ---------------------------------------------------------------------
 

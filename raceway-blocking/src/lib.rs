@@ -67,8 +67,8 @@
 //!   records the request and response and gives the `raceway-clock` to answer with.
 //!
 //! For outgoing calls, `propagation_headers` (`&str` map) and
-//! [`RacewayClient::inject_headers`] (`http::HeaderMap`) give the headers, and
-//! [`RacewayClient::merge_response`] (or `merge_response_headers` with `&str` pairs) takes
+//! [`ClientCore::inject_headers`] (`http::HeaderMap`) give the headers, and
+//! [`ClientCore::merge_response`] (or `merge_response_headers` with `&str` pairs) takes
 //! the callee's clock back from its response.
 //!
 //! # Spawn, join and scope

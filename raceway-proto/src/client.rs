@@ -655,6 +655,24 @@ impl<S: ContextStore> ClientCore<S> {
         merged
     }
 
+    /// Injects the propagation headers of the current flow into `headers`, for any HTTP
+    /// client that takes an `http::HeaderMap`.
+    #[cfg(feature = "http")]
+    pub fn inject_headers(&self, headers: &mut http::HeaderMap) -> Result<(), PropagationError> {
+        self.propagate().map(|p| p.inject(headers))
+    }
+
+    /// Merges a response's `raceway-clock` into the current flow
+    /// ([`ClientCore::merge_response_headers`] for an `http::HeaderMap`).
+    #[cfg(feature = "http")]
+    pub fn merge_response(&self, headers: &http::HeaderMap) -> bool {
+        self.merge_response_headers(
+            headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
+        )
+    }
+
     /// Starts the flow of an incoming request: continues the caller's trace when the
     /// headers carry one, else starts a new trace; records the `HttpRequest` event.
     pub fn begin_request<'h>(
@@ -769,4 +787,53 @@ impl<S: ContextStore> crate::sync::LockTracker for ClientCore<S> {
     ) {
         ClientCore::lock_event(self, lock_id, lock_type, acquire, location);
     }
+}
+
+/// What every adapter's `RacewayClient` has in common, written once: `Deref` to its
+/// [`ClientCore`] (the whole `track_*` API), `Debug`, [`LockTracker`](crate::sync::LockTracker)
+/// (so tracked locks record through the client) and `init_error`.
+///
+/// For a `$client` struct with a field `inner` that dereferences to a value with fields
+/// `core: ClientCore<$store>`, `exporter: Option<_>` and `init_error: Option<ConfigError>`.
+#[macro_export]
+macro_rules! adapter_client_impls {
+    ($client:ty, $store:ty) => {
+        impl ::core::fmt::Debug for $client {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct("RacewayClient")
+                    .field("core", &self.inner.core)
+                    .field("exporting", &self.inner.exporter.is_some())
+                    .finish()
+            }
+        }
+
+        impl ::core::ops::Deref for $client {
+            type Target = $crate::client::ClientCore<$store>;
+            fn deref(&self) -> &Self::Target {
+                &self.inner.core
+            }
+        }
+
+        impl $crate::sync::LockTracker for $client {
+            fn lock_event(
+                &self,
+                lock_id: ::std::sync::Arc<str>,
+                lock_type: ::std::borrow::Cow<'static, str>,
+                acquire: bool,
+                location: $crate::SourceLocation,
+            ) {
+                self.inner
+                    .core
+                    .lock_event(lock_id, lock_type, acquire, location);
+            }
+        }
+
+        impl $client {
+            /// The configuration error that made this client fall back to local analysis,
+            /// if any.
+            pub fn init_error(&self) -> ::core::option::Option<&$crate::config::ConfigError> {
+                self.inner.init_error.as_ref()
+            }
+        }
+    };
 }

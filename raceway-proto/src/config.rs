@@ -242,6 +242,41 @@ impl Config {
         }
     }
 
+    /// [`Config::for_client`] plus the adapter's sender, made by `make_sender` when the
+    /// configuration sends anywhere. When the sender cannot be made, the endpoint is
+    /// dropped (events go to the local analyser) and its error returned, as for an
+    /// invalid endpoint. The body of every adapter's infallible constructors.
+    pub fn for_client_with<T>(
+        endpoint: &str,
+        service_name: &str,
+        api_key: Option<&str>,
+        module: Option<&str>,
+        tls: bool,
+        make_sender: impl FnOnce(&Config) -> Result<T, ConfigError>,
+    ) -> (Self, Option<T>, Option<ConfigError>) {
+        let (mut config, error) = Self::for_client(endpoint, service_name, api_key, module, tls);
+        match config.make_sender(make_sender) {
+            Ok(sender) => (config, sender, error),
+            Err(e) => {
+                std::eprintln!("raceway: {e}; events are kept for the local analyser instead");
+                config.endpoint = None;
+                (config, None, Some(e))
+            }
+        }
+    }
+
+    /// The sender `make_sender` makes for this configuration, or `None` when it sends
+    /// nowhere (no endpoint, or disabled). The body of every adapter's `from_config`.
+    pub fn make_sender<T>(
+        &self,
+        make_sender: impl FnOnce(&Config) -> Result<T, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
+        match &self.endpoint {
+            Some(_) if self.enabled => make_sender(self).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Checks the endpoint and API key. `tls` says whether the adapter can do https.
     pub fn validate(&self, tls: bool) -> Result<(), ConfigError> {
         if let Some(e) = &self.endpoint {

@@ -1,18 +1,15 @@
 //! `RacewayClient`: constructors, flows, flush and shutdown.
 
 use std::future::Future;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use futures::future::{self, Either};
-use http::HeaderMap;
 use raceway_proto::boundary::Sender;
-use raceway_proto::client::{ClientCore, PropagationError};
+use raceway_proto::client::ClientCore;
 use raceway_proto::config::{Config, ConfigError};
-use raceway_proto::sync::LockTracker;
-use raceway_proto::{FlowEnd, SourceLocation};
+use raceway_proto::FlowEnd;
 
 use crate::context::{RacewayContext, ThreadLocalStore};
 use crate::spawn::Instrumented;
@@ -63,6 +60,10 @@ impl Drop for Inner {
     }
 }
 
+fn boxed(sender: UreqSender) -> Box<dyn Sender + Send> {
+    Box::new(sender)
+}
+
 /// A reply the exporter thread answers into a `futures` oneshot, awaitable on any executor.
 fn async_reply() -> (ExportReply, oneshot::Receiver<bool>) {
     let (tx, rx) = oneshot::channel();
@@ -105,33 +106,7 @@ pub struct RacewayClient {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for RacewayClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RacewayClient")
-            .field("core", &self.inner.core)
-            .field("exporting", &self.inner.exporter.is_some())
-            .finish()
-    }
-}
-
-impl Deref for RacewayClient {
-    type Target = ClientCore<ThreadLocalStore>;
-    fn deref(&self) -> &Self::Target {
-        &self.inner.core
-    }
-}
-
-impl LockTracker for RacewayClient {
-    fn lock_event(
-        &self,
-        lock_id: Arc<str>,
-        lock_type: std::borrow::Cow<'static, str>,
-        acquire: bool,
-        location: SourceLocation,
-    ) {
-        self.inner.core.lock_event(lock_id, lock_type, acquire, location);
-    }
-}
+raceway_proto::adapter_client_impls!(RacewayClient, crate::context::ThreadLocalStore);
 
 impl RacewayClient {
     /// A client sending to `endpoint` as `service_name` (module `app`). The API key, the
@@ -170,15 +145,8 @@ impl RacewayClient {
 
     /// A client from a full configuration; fails on an unusable endpoint or key.
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
-        let sender = match &config.endpoint {
-            Some(_) if config.enabled => Some(UreqSender::new(&config)?),
-            _ => None,
-        };
-        Ok(Self::assemble(
-            config,
-            sender.map(|s| Box::new(s) as Box<dyn Sender + Send>),
-            None,
-        ))
+        let sender = config.make_sender(UreqSender::new)?;
+        Ok(Self::assemble(config, sender.map(boxed), None))
     }
 
     /// A client from a configuration and a sender of your own (an in-memory one in tests,
@@ -188,19 +156,10 @@ impl RacewayClient {
     }
 
     fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
-        let (config, error) =
-            Config::for_client(endpoint, service_name, api_key, module, cfg!(feature = "rustls"));
-        match config.endpoint.as_ref().filter(|_| config.enabled) {
-            None => Self::assemble(config, None, error),
-            Some(_) => match UreqSender::new(&config) {
-                Ok(sender) => Self::assemble(config, Some(Box::new(sender)), None),
-                Err(e) => {
-                    let mut local = config;
-                    local.endpoint = None;
-                    Self::assemble(local, None, Some(e))
-                }
-            },
-        }
+        let tls = cfg!(feature = "rustls");
+        let (config, sender, error) =
+            Config::for_client_with(endpoint, service_name, api_key, module, tls, UreqSender::new);
+        Self::assemble(config, sender.map(boxed), error)
     }
 
     fn assemble(
@@ -222,11 +181,6 @@ impl RacewayClient {
                 init_error,
             }),
         }
-    }
-
-    /// The configuration error that made this client fall back to local analysis, if any.
-    pub fn init_error(&self) -> Option<&ConfigError> {
-        self.inner.init_error.as_ref()
     }
 
     /// A future that runs `future` as a new flow forked from the current one (or as a new
@@ -280,22 +234,6 @@ impl RacewayClient {
     /// flow recorded happens before what the current flow records next.
     pub fn join_flow(&self, end: &FlowEnd) {
         self.join_current(end, "join");
-    }
-
-    /// Injects the propagation headers of the current flow into `headers`, for any HTTP
-    /// client that takes an `http::HeaderMap`.
-    pub fn inject_headers(&self, headers: &mut HeaderMap) -> Result<(), PropagationError> {
-        self.propagate().map(|p| p.inject(headers))
-    }
-
-    /// Merges a response's `raceway-clock` into the current flow (see
-    /// [`ClientCore::merge_response_headers`]).
-    pub fn merge_response(&self, headers: &HeaderMap) -> bool {
-        self.merge_response_headers(
-            headers
-                .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
-        )
     }
 
     /// Sends everything recorded so far; returns when it is sent (or dropped and counted)

@@ -1,16 +1,13 @@
 //! `RacewayClient` for tokio: constructors, flows, flush and shutdown.
 
 use std::future::Future;
-use std::ops::Deref;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
-use raceway_proto::client::{ClientCore, PropagationError};
+use raceway_proto::client::ClientCore;
 use raceway_proto::config::{Config, ConfigError};
-use raceway_proto::sync::LockTracker;
-use raceway_proto::{FlowEnd, SourceLocation};
+use raceway_proto::FlowEnd;
 use tokio::sync::oneshot;
 
 use crate::context::{RacewayContext, TaskLocalStore};
@@ -83,33 +80,7 @@ pub struct RacewayClient {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for RacewayClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RacewayClient")
-            .field("core", &self.inner.core)
-            .field("exporting", &self.inner.exporter.is_some())
-            .finish()
-    }
-}
-
-impl Deref for RacewayClient {
-    type Target = ClientCore<TaskLocalStore>;
-    fn deref(&self) -> &Self::Target {
-        &self.inner.core
-    }
-}
-
-impl LockTracker for RacewayClient {
-    fn lock_event(
-        &self,
-        lock_id: Arc<str>,
-        lock_type: std::borrow::Cow<'static, str>,
-        acquire: bool,
-        location: SourceLocation,
-    ) {
-        self.inner.core.lock_event(lock_id, lock_type, acquire, location);
-    }
-}
+raceway_proto::adapter_client_impls!(RacewayClient, crate::context::TaskLocalStore);
 
 impl RacewayClient {
     /// A client sending to `endpoint` as `service_name` (module `app`). The API key, the
@@ -148,27 +119,15 @@ impl RacewayClient {
 
     /// A client from a full configuration; fails on an unusable endpoint or key.
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
-        let sender = match &config.endpoint {
-            Some(_) if config.enabled => Some(HyperSender::new(&config)?),
-            _ => None,
-        };
+        let sender = config.make_sender(HyperSender::new)?;
         Ok(Self::assemble(config, sender, None))
     }
 
     fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
-        let (config, error) =
-            Config::for_client(endpoint, service_name, api_key, module, cfg!(feature = "rustls"));
-        match config.endpoint.as_ref().filter(|_| config.enabled) {
-            None => Self::assemble(config, None, error),
-            Some(_) => match HyperSender::new(&config) {
-                Ok(sender) => Self::assemble(config, Some(sender), None),
-                Err(e) => {
-                    let mut local = config;
-                    local.endpoint = None;
-                    Self::assemble(local, None, Some(e))
-                }
-            },
-        }
+        let tls = cfg!(feature = "rustls");
+        let (config, sender, error) =
+            Config::for_client_with(endpoint, service_name, api_key, module, tls, HyperSender::new);
+        Self::assemble(config, sender, error)
     }
 
     fn assemble(config: Config, sender: Option<HyperSender>, init_error: Option<ConfigError>) -> Self {
@@ -188,11 +147,6 @@ impl RacewayClient {
                 init_error,
             }),
         }
-    }
-
-    /// The configuration error that made this client fall back to local analysis, if any.
-    pub fn init_error(&self) -> Option<&ConfigError> {
-        self.inner.init_error.as_ref()
     }
 
     /// A future that runs `future` as a new flow forked from the current one (or as a new
@@ -228,22 +182,6 @@ impl RacewayClient {
     /// Joins a finished flow into the current one (records `AsyncAwait`).
     pub fn join_flow(&self, end: &FlowEnd) {
         self.join_current(end, "join");
-    }
-
-    /// Injects the propagation headers of the current flow into `headers`, for any HTTP
-    /// client that takes an `http::HeaderMap`.
-    pub fn inject_headers(&self, headers: &mut HeaderMap) -> Result<(), PropagationError> {
-        self.propagate().map(|p| p.inject(headers))
-    }
-
-    /// Merges a response's `raceway-clock` into the current flow (see
-    /// [`ClientCore::merge_response_headers`]).
-    pub fn merge_response(&self, headers: &HeaderMap) -> bool {
-        self.merge_response_headers(
-            headers
-                .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
-        )
     }
 
     /// Sends everything recorded so far; returns when it is sent (or dropped and counted)
