@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use raceway_proto::boundary::ContextStore;
+use raceway_proto::boundary::{with_flow_in, ContextStore};
 use raceway_proto::Flow;
 
 thread_local! {
@@ -55,18 +55,7 @@ impl ThreadLocalStore {
 
 impl ContextStore for ThreadLocalStore {
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
-        CURRENT
-            .try_with(|cell| match cell.try_borrow_mut() {
-                Ok(mut slot) => match slot.as_mut() {
-                    Some(flow) => {
-                        f(flow);
-                        true
-                    }
-                    None => false,
-                },
-                Err(_) => false,
-            })
-            .unwrap_or(false)
+        CURRENT.try_with(|slot| with_flow_in(slot, f)).unwrap_or(false)
     }
 
     fn install_root(&self, make: &mut dyn FnMut() -> Flow) -> bool {

@@ -57,16 +57,23 @@ impl MemoryContextStore {
 
 impl ContextStore for MemoryContextStore {
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
-        match self.flow.try_borrow_mut() {
-            Ok(mut slot) => match slot.as_mut() {
-                Some(flow) => {
-                    f(flow);
-                    true
-                }
-                None => false,
-            },
-            Err(_) => false,
-        }
+        with_flow_in(&self.flow, f)
+    }
+}
+
+/// [`ContextStore::with_flow`] over a slot that may hold a flow (a `RefCell`, usually in a
+/// thread-local): runs `f` on the flow and returns true, or returns false when the slot is
+/// empty or already borrowed (a `track_*` call made from inside `f`).
+pub fn with_flow_in(slot: &RefCell<Option<Flow>>, f: &mut dyn FnMut(&mut Flow)) -> bool {
+    match slot.try_borrow_mut() {
+        Ok(mut slot) => match slot.as_mut() {
+            Some(flow) => {
+                f(flow);
+                true
+            }
+            None => false,
+        },
+        Err(_) => false,
     }
 }
 

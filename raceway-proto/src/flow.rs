@@ -477,3 +477,79 @@ impl EventKind {
         }
     }
 }
+
+/// Declares an adapter's `RacewayContext`: one task's place in a trace, a [`Flow`] in a
+/// `pub(crate) flow` field, whose `Clone` forks ([`Flow::fork_detached`]), with the
+/// published crate's constructor `new(trace_id, service_name, instance_id)` and
+/// `from_flow`, `flow`, `into_flow`, `trace_id` and `thread_id`. Written once here; an
+/// adapter adds what is specific to it in an `impl` block of its own.
+///
+/// ```ignore
+/// raceway_proto::flow_context! {
+///     /// Docs of the adapter's type.
+///     pub struct RacewayContext;
+/// }
+/// ```
+#[macro_export]
+macro_rules! flow_context {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident;) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        $vis struct $name {
+            pub(crate) flow: $crate::Flow,
+        }
+
+        impl ::core::clone::Clone for $name {
+            fn clone(&self) -> Self {
+                Self {
+                    flow: self.flow.fork_detached(),
+                }
+            }
+        }
+
+        impl $name {
+            /// A root context for `trace_id` (a UUID, or 32 hex digits; anything else
+            /// starts a new trace), as the published crate's constructor.
+            pub fn new(
+                trace_id: ::std::string::String,
+                service_name: ::std::string::String,
+                instance_id: ::std::string::String,
+            ) -> Self {
+                use $crate::ids::IdGenerator as _;
+                let ids = $crate::system::FastIds;
+                let trace = trace_id
+                    .parse::<$crate::TraceId>()
+                    .unwrap_or_else(|_| ids.trace_id());
+                let span: $crate::SpanId = ids.span_id();
+                Self {
+                    flow: $crate::Flow::detached_root(trace, span, &service_name, &instance_id),
+                }
+            }
+
+            /// Wraps a flow.
+            pub fn from_flow(flow: $crate::Flow) -> Self {
+                Self { flow }
+            }
+
+            /// The flow.
+            pub fn flow(&self) -> &$crate::Flow {
+                &self.flow
+            }
+
+            /// Unwraps the flow.
+            pub fn into_flow(self) -> $crate::Flow {
+                self.flow
+            }
+
+            /// The trace id, hyphenated.
+            pub fn trace_id(&self) -> ::std::string::String {
+                ::std::string::ToString::to_string(&self.flow.trace_id())
+            }
+
+            /// The flow's `thread_id`.
+            pub fn thread_id(&self) -> &str {
+                self.flow.thread_id()
+            }
+        }
+    };
+}

@@ -8,9 +8,7 @@
 
 use std::cell::RefCell;
 
-use raceway_proto::boundary::ContextStore;
-use raceway_proto::ids::{IdGenerator, SpanId, TraceId};
-use raceway_proto::system::FastIds;
+use raceway_proto::boundary::{with_flow_in, ContextStore};
 use raceway_proto::Flow;
 
 thread_local! {
@@ -24,18 +22,7 @@ pub struct ThreadLocalStore;
 
 impl ContextStore for ThreadLocalStore {
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
-        CURRENT
-            .try_with(|slot| match slot.try_borrow_mut() {
-                Ok(mut slot) => match slot.as_mut() {
-                    Some(flow) => {
-                        f(flow);
-                        true
-                    }
-                    None => false,
-                },
-                Err(_) => false,
-            })
-            .unwrap_or(false)
+        CURRENT.try_with(|slot| with_flow_in(slot, f)).unwrap_or(false)
     }
 }
 
@@ -79,36 +66,17 @@ impl Drop for Installed<'_> {
     }
 }
 
+raceway_proto::flow_context! {
 /// One task's place in a trace: a [`Flow`] (trace, `thread_id`, vector clock, position).
 ///
 /// **Cloning forks.** A clone is a new flow of the same trace whose clock orders it after
 /// everything the original recorded so far, with its own `thread_id`: what a context copied
 /// into a worker is. To fork *and* join, prefer [`crate::RacewayClient::spawn`] or
 /// [`crate::RacewayClient::instrument`] with [`crate::RacewayClient::join_flow`].
-#[derive(Debug)]
-pub struct RacewayContext {
-    pub(crate) flow: Flow,
-}
-
-impl Clone for RacewayContext {
-    fn clone(&self) -> Self {
-        Self {
-            flow: self.flow.fork_detached(),
-        }
-    }
+pub struct RacewayContext;
 }
 
 impl RacewayContext {
-    /// A root context for `trace_id` (a UUID, or 32 hex digits; anything else starts a new
-    /// trace), as the published crate's constructor.
-    pub fn new(trace_id: String, service_name: String, instance_id: String) -> Self {
-        let trace = trace_id.parse::<TraceId>().unwrap_or_else(|_| FastIds.trace_id());
-        let span: SpanId = FastIds.span_id();
-        Self {
-            flow: Flow::detached_root(trace, span, &service_name, &instance_id),
-        }
-    }
-
     /// A copy of the current flow (forked, see the type's docs), or `None` outside any flow.
     /// Records nothing: use it to carry the context into code that has no client at hand.
     pub fn capture() -> Option<Self> {
@@ -120,30 +88,5 @@ impl RacewayContext {
     /// Runs `future` in this context (see [`crate::Instrumented`]).
     pub fn scope<F: std::future::Future>(self, future: F) -> crate::Instrumented<F> {
         crate::Instrumented::new(self, future)
-    }
-
-    /// Wraps a flow.
-    pub fn from_flow(flow: Flow) -> Self {
-        Self { flow }
-    }
-
-    /// The flow.
-    pub fn flow(&self) -> &Flow {
-        &self.flow
-    }
-
-    /// Unwraps the flow.
-    pub fn into_flow(self) -> Flow {
-        self.flow
-    }
-
-    /// The trace id, hyphenated.
-    pub fn trace_id(&self) -> String {
-        self.flow.trace_id().to_string()
-    }
-
-    /// The flow's `thread_id`.
-    pub fn thread_id(&self) -> &str {
-        self.flow.thread_id()
     }
 }

@@ -3,8 +3,6 @@
 use std::cell::RefCell;
 
 use raceway_proto::boundary::ContextStore;
-use raceway_proto::ids::{IdGenerator, SpanId, TraceId};
-use raceway_proto::system::FastIds;
 use raceway_proto::Flow;
 
 tokio::task_local! {
@@ -25,6 +23,7 @@ tokio::task_local! {
     pub static RACEWAY_CONTEXT: RefCell<RacewayContext>;
 }
 
+raceway_proto::flow_context! {
 /// One task's place in a trace: a [`Flow`] (trace, `thread_id`, vector clock, position).
 ///
 /// **Cloning forks.** A clone is a new flow of the same trace whose clock orders it after
@@ -32,54 +31,7 @@ tokio::task_local! {
 /// context copied into a worker or a spawned task is. (The published crate's clone shared
 /// the flow, so a worker and its request looked like one thread and their races were
 /// invisible.) To fork *and* join, prefer [`crate::RacewayClient::spawn`].
-#[derive(Debug)]
-pub struct RacewayContext {
-    pub(crate) flow: Flow,
-}
-
-impl Clone for RacewayContext {
-    fn clone(&self) -> Self {
-        Self {
-            flow: self.flow.fork_detached(),
-        }
-    }
-}
-
-impl RacewayContext {
-    /// A root context for `trace_id` (a UUID, or 32 hex digits; anything else starts a new
-    /// trace), as the published crate's constructor.
-    pub fn new(trace_id: String, service_name: String, instance_id: String) -> Self {
-        let trace = trace_id.parse::<TraceId>().unwrap_or_else(|_| FastIds.trace_id());
-        let span: SpanId = FastIds.span_id();
-        Self {
-            flow: Flow::detached_root(trace, span, &service_name, &instance_id),
-        }
-    }
-
-    /// Wraps a flow.
-    pub fn from_flow(flow: Flow) -> Self {
-        Self { flow }
-    }
-
-    /// The flow.
-    pub fn flow(&self) -> &Flow {
-        &self.flow
-    }
-
-    /// Unwraps the flow.
-    pub fn into_flow(self) -> Flow {
-        self.flow
-    }
-
-    /// The trace id, hyphenated.
-    pub fn trace_id(&self) -> String {
-        self.flow.trace_id().to_string()
-    }
-
-    /// The flow's `thread_id`.
-    pub fn thread_id(&self) -> &str {
-        self.flow.thread_id()
-    }
+pub struct RacewayContext;
 }
 
 /// [`ContextStore`] over [`RACEWAY_CONTEXT`].
