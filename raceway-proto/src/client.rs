@@ -791,10 +791,16 @@ impl<S: ContextStore> crate::sync::LockTracker for ClientCore<S> {
 
 /// What every adapter's `RacewayClient` has in common, written once: `Deref` to its
 /// [`ClientCore`] (the whole `track_*` API), `Debug`, [`LockTracker`](crate::sync::LockTracker)
-/// (so tracked locks record through the client) and `init_error`.
+/// (so tracked locks record through the client), `init_error`, and the published
+/// constructors (`new`, `new_with_auth`, `new_with_api_key`, `with_module`, `local`,
+/// `from_env`) as inherent functions.
 ///
 /// For a `$client` struct with a field `inner` that dereferences to a value with fields
-/// `core: ClientCore<$store>`, `exporter: Option<_>` and `init_error: Option<ConfigError>`.
+/// `core: ClientCore<$store>`, `exporter: Option<_>` and `init_error: Option<ConfigError>`,
+/// and with the adapter's own
+/// `fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self`
+/// (usually over [`Config::for_client_with`]) and
+/// `fn from_config(config: Config) -> Result<Self, ConfigError>`.
 #[macro_export]
 macro_rules! adapter_client_impls {
     ($client:ty, $store:ty) => {
@@ -829,6 +835,47 @@ macro_rules! adapter_client_impls {
         }
 
         impl $client {
+            /// A client sending to `endpoint` as `service_name` (module `app`). The API key,
+            /// the instance id and the rest come from the environment when set (see
+            /// [`raceway_proto::config`]). An empty endpoint keeps events for the local
+            /// analyser; an unusable one (an `https://` endpoint without the `rustls`
+            /// feature, say) is reported on stderr and in [`Self::init_error`], and events
+            /// are kept for the local analyser instead.
+            pub fn new(endpoint: &str, service_name: &str) -> Self {
+                Self::build(endpoint, service_name, None, None)
+            }
+
+            /// As [`Self::new`], authenticating with `api_key`.
+            pub fn new_with_auth(endpoint: &str, service_name: &str, api_key: &str) -> Self {
+                Self::build(endpoint, service_name, Some(api_key), None)
+            }
+
+            /// As [`Self::new`], with an optional API key (the published crate's shape).
+            pub fn new_with_api_key(
+                endpoint: &str,
+                service_name: &str,
+                api_key: ::core::option::Option<&str>,
+            ) -> Self {
+                Self::build(endpoint, service_name, api_key, None)
+            }
+
+            /// As [`Self::new`], naming the module on function-call events.
+            pub fn with_module(endpoint: &str, service_name: &str, module_name: &str) -> Self {
+                Self::build(endpoint, service_name, None, Some(module_name))
+            }
+
+            /// A client that keeps events for the local analyser
+            /// ([`raceway_proto::client::ClientCore::races`]) and sends nothing.
+            pub fn local(service_name: &str) -> Self {
+                Self::build("", service_name, None, None)
+            }
+
+            /// A client configured from `RACEWAY_*` environment variables: with
+            /// `RACEWAY_ENDPOINT` it sends there, without it analyses locally.
+            pub fn from_env() -> ::core::result::Result<Self, $crate::config::ConfigError> {
+                Self::from_config($crate::config::Config::from_env()?)
+            }
+
             /// The configuration error that made this client fall back to local analysis,
             /// if any.
             pub fn init_error(&self) -> ::core::option::Option<&$crate::config::ConfigError> {

@@ -109,40 +109,6 @@ pub struct RacewayClient {
 raceway_proto::adapter_client_impls!(RacewayClient, crate::context::ThreadLocalStore);
 
 impl RacewayClient {
-    /// A client sending to `endpoint` as `service_name` (module `app`). The API key, the
-    /// instance id and the rest come from the environment when set (see
-    /// [`raceway_proto::config`]). An empty endpoint keeps events for the local analyser.
-    pub fn new(endpoint: &str, service_name: &str) -> Self {
-        Self::build(endpoint, service_name, None, None)
-    }
-
-    /// As [`RacewayClient::new`], authenticating with `api_key`.
-    pub fn new_with_auth(endpoint: &str, service_name: &str, api_key: &str) -> Self {
-        Self::build(endpoint, service_name, Some(api_key), None)
-    }
-
-    /// As [`RacewayClient::new`], with an optional API key (the published crate's shape).
-    pub fn new_with_api_key(endpoint: &str, service_name: &str, api_key: Option<&str>) -> Self {
-        Self::build(endpoint, service_name, api_key, None)
-    }
-
-    /// As [`RacewayClient::new`], naming the module on function-call events.
-    pub fn with_module(endpoint: &str, service_name: &str, module_name: &str) -> Self {
-        Self::build(endpoint, service_name, None, Some(module_name))
-    }
-
-    /// A client that keeps events for the local analyser ([`ClientCore::races`]) and
-    /// sends nothing.
-    pub fn local(service_name: &str) -> Self {
-        Self::build("", service_name, None, None)
-    }
-
-    /// A client configured from `RACEWAY_*` environment variables: with
-    /// `RACEWAY_ENDPOINT` it sends there, without it analyses locally.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_config(Config::from_env()?)
-    }
-
     /// A client from a full configuration; fails on an unusable endpoint or key.
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
         let sender = config.make_sender(UreqSender::new)?;
