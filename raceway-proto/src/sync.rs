@@ -333,3 +333,111 @@ impl<G: DerefMut, C: LockTracker> DerefMut for TrackedGuard<'_, G, C> {
         }
     }
 }
+
+/// Declares an adapter's tracked `std::sync` locks (`TrackedMutex<T>`,
+/// `TrackedMutexGuard`, `TrackedRwLock<T>` and its guards) as aliases of this module's
+/// types with the adapter's client type `$client` filled in.
+#[macro_export]
+macro_rules! tracked_std_locks {
+    ($client:ty) => {
+        /// A `std::sync::Mutex` whose acquire and release are recorded:
+        /// `TrackedMutex::new(data, client.clone(), "lock-id")`, then `.lock("Mutex")`.
+        pub type TrackedMutex<T> = $crate::sync::TrackedMutex<T, $client>;
+        /// Guard of a [`TrackedMutex`].
+        pub type TrackedMutexGuard<'a, T> = $crate::sync::TrackedMutexGuard<'a, T, $client>;
+        /// A `std::sync::RwLock` whose acquires and releases are recorded.
+        pub type TrackedRwLock<T> = $crate::sync::TrackedRwLock<T, $client>;
+        /// Read guard of a [`TrackedRwLock`].
+        pub type TrackedRwLockReadGuard<'a, T> = $crate::sync::TrackedRwLockReadGuard<'a, T, $client>;
+        /// Write guard of a [`TrackedRwLock`].
+        pub type TrackedRwLockWriteGuard<'a, T> = $crate::sync::TrackedRwLockWriteGuard<'a, T, $client>;
+    };
+}
+
+/// Declares an adapter's async tracked locks, `AsyncTrackedMutex<T>` and
+/// `AsyncTrackedRwLock<T>` (hold them across `.await`), over an async lock module
+/// `$($lock)::+` that has `Mutex`, `MutexGuard`, `RwLock`, `RwLockReadGuard` and
+/// `RwLockWriteGuard` with `tokio::sync`'s shapes (`tokio::sync`, `async_lock`), and their
+/// guard `AsyncTrackedGuard` (a [`TrackedGuard`]). `$name` names the module in the docs.
+#[macro_export]
+macro_rules! async_tracked_locks {
+    ($name:literal, $($lock:ident)::+, $client:ty) => {
+        #[doc = concat!("A `", $name, "::Mutex` whose acquire and release are recorded; hold it across `.await`.")]
+        #[derive(Debug)]
+        pub struct AsyncTrackedMutex<T> {
+            inner: $($lock)::+::Mutex<T>,
+            client: $client,
+            lock_id: ::std::sync::Arc<str>,
+        }
+
+        impl<T> AsyncTrackedMutex<T> {
+            /// Wraps `data`; `lock_id` names the lock in events.
+            pub fn new(data: T, client: $client, lock_id: impl ::core::convert::Into<::std::string::String>) -> Self {
+                Self {
+                    inner: $($lock)::+::Mutex::new(data),
+                    client,
+                    lock_id: ::std::sync::Arc::from(lock_id.into()),
+                }
+            }
+
+            /// Locks (recorded once held); the guard records the release when dropped.
+            #[track_caller]
+            pub fn lock(
+                &self,
+            ) -> impl ::core::future::Future<Output = AsyncTrackedGuard<'_, $($lock)::+::MutexGuard<'_, T>>> {
+                let location = $crate::SourceLocation::caller();
+                async move {
+                    let guard = self.inner.lock().await;
+                    AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "Mutex", location)
+                }
+            }
+        }
+
+        #[doc = concat!("A `", $name, "::RwLock` whose acquires and releases are recorded.")]
+        #[derive(Debug)]
+        pub struct AsyncTrackedRwLock<T> {
+            inner: $($lock)::+::RwLock<T>,
+            client: $client,
+            lock_id: ::std::sync::Arc<str>,
+        }
+
+        impl<T> AsyncTrackedRwLock<T> {
+            /// Wraps `data`; `lock_id` names the lock in events.
+            pub fn new(data: T, client: $client, lock_id: impl ::core::convert::Into<::std::string::String>) -> Self {
+                Self {
+                    inner: $($lock)::+::RwLock::new(data),
+                    client,
+                    lock_id: ::std::sync::Arc::from(lock_id.into()),
+                }
+            }
+
+            /// Takes a read lock (`RwLock::Read`).
+            #[track_caller]
+            pub fn read(
+                &self,
+            ) -> impl ::core::future::Future<Output = AsyncTrackedGuard<'_, $($lock)::+::RwLockReadGuard<'_, T>>> {
+                let location = $crate::SourceLocation::caller();
+                async move {
+                    let guard = self.inner.read().await;
+                    AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Read", location)
+                }
+            }
+
+            /// Takes the write lock (`RwLock::Write`).
+            #[track_caller]
+            pub fn write(
+                &self,
+            ) -> impl ::core::future::Future<Output = AsyncTrackedGuard<'_, $($lock)::+::RwLockWriteGuard<'_, T>>> {
+                let location = $crate::SourceLocation::caller();
+                async move {
+                    let guard = self.inner.write().await;
+                    AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Write", location)
+                }
+            }
+        }
+
+        /// Guard of the async tracked locks: derefs to the inner guard's data and records the
+        /// release (before letting go) when dropped.
+        pub type AsyncTrackedGuard<'a, G> = $crate::sync::TrackedGuard<'a, G, $client>;
+    };
+}
