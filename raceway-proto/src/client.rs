@@ -884,3 +884,33 @@ macro_rules! adapter_client_impls {
         }
     };
 }
+
+/// Declares an adapter's `FlushError`: why a flush or shutdown did not complete
+/// (`Timeout`, `NotRunning`), with `Display` and `std::error::Error`. Each adapter has a
+/// type of its own, declared once here.
+#[macro_export]
+macro_rules! flush_error {
+    () => {
+        /// Why a flush or shutdown did not complete.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum FlushError {
+            /// The timeout passed first; what is left stays queued (flush) or was dropped and
+            /// counted (shutdown).
+            Timeout,
+            /// The exporter is not running (already shut down, or could not start).
+            NotRunning,
+        }
+
+        impl ::core::fmt::Display for FlushError {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(match self {
+                    FlushError::Timeout => "timed out before every event was sent",
+                    FlushError::NotRunning => "the exporter is not running",
+                })
+            }
+        }
+
+        impl ::std::error::Error for FlushError {}
+    };
+}

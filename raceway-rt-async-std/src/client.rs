@@ -15,27 +15,7 @@ use crate::context::{RacewayContext, ThreadLocalStore};
 use crate::spawn::Instrumented;
 use raceway_blocking::{ExportReply, ExporterThread, UreqSender};
 
-/// Why a flush or shutdown did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FlushError {
-    /// The timeout passed first; what is left stays queued (flush) or was dropped and
-    /// counted (shutdown).
-    Timeout,
-    /// The exporter is not running (already shut down, or could not start).
-    NotRunning,
-}
-
-impl std::fmt::Display for FlushError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FlushError::Timeout => "timed out before every event was sent",
-            FlushError::NotRunning => "the exporter is not running",
-        })
-    }
-}
-
-impl std::error::Error for FlushError {}
+raceway_proto::flush_error!();
 
 impl FlushError {
     fn from_shared(e: raceway_blocking::FlushError) -> Self {

@@ -15,27 +15,7 @@ use crate::exporter::{Command, ExporterHandle, Reply};
 use crate::sender::HyperSender;
 use crate::spawn::{Instrumented, TrackedJoinHandle};
 
-/// Why a flush or shutdown did not complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FlushError {
-    /// The timeout passed first; what is left stays queued (flush) or was dropped and
-    /// counted (shutdown).
-    Timeout,
-    /// The exporter is not running (already shut down, or could not start).
-    NotRunning,
-}
-
-impl std::fmt::Display for FlushError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FlushError::Timeout => "timed out before every event was sent",
-            FlushError::NotRunning => "the exporter is not running",
-        })
-    }
-}
-
-impl std::error::Error for FlushError {}
+raceway_proto::flush_error!();
 
 struct Inner {
     core: ClientCore<TaskLocalStore>,
