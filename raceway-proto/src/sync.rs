@@ -362,82 +362,55 @@ macro_rules! tracked_std_locks {
 #[macro_export]
 macro_rules! async_tracked_locks {
     ($name:literal, $($lock:ident)::+, $client:ty) => {
-        #[doc = concat!("A `", $name, "::Mutex` whose acquire and release are recorded; hold it across `.await`.")]
-        #[derive(Debug)]
-        pub struct AsyncTrackedMutex<T> {
-            inner: $($lock)::+::Mutex<T>,
-            client: $client,
-            lock_id: ::std::sync::Arc<str>,
-        }
-
-        impl<T> AsyncTrackedMutex<T> {
-            /// Wraps `data`; `lock_id` names the lock in events.
-            pub fn new(data: T, client: $client, lock_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-                Self {
-                    inner: $($lock)::+::Mutex::new(data),
-                    client,
-                    lock_id: ::std::sync::Arc::from(lock_id.into()),
-                }
-            }
-
+        $crate::async_tracked_locks!(@lock
+            concat!("A `", $name, "::Mutex` whose acquire and release are recorded; hold it across `.await`."),
+            AsyncTrackedMutex, $($lock)::+::Mutex<T>, $client;
             /// Locks (recorded once held); the guard records the release when dropped.
-            #[track_caller]
-            pub fn lock(
-                &self,
-            ) -> impl ::core::future::Future<Output = AsyncTrackedGuard<'_, $($lock)::+::MutexGuard<'_, T>>> {
-                let location = $crate::SourceLocation::caller();
-                async move {
-                    let guard = self.inner.lock().await;
-                    AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "Mutex", location)
-                }
-            }
-        }
-
-        #[doc = concat!("A `", $name, "::RwLock` whose acquires and releases are recorded.")]
-        #[derive(Debug)]
-        pub struct AsyncTrackedRwLock<T> {
-            inner: $($lock)::+::RwLock<T>,
-            client: $client,
-            lock_id: ::std::sync::Arc<str>,
-        }
-
-        impl<T> AsyncTrackedRwLock<T> {
-            /// Wraps `data`; `lock_id` names the lock in events.
-            pub fn new(data: T, client: $client, lock_id: impl ::core::convert::Into<::std::string::String>) -> Self {
-                Self {
-                    inner: $($lock)::+::RwLock::new(data),
-                    client,
-                    lock_id: ::std::sync::Arc::from(lock_id.into()),
-                }
-            }
-
+            lock, $($lock)::+::MutexGuard<'_, T>, "Mutex"
+        );
+        $crate::async_tracked_locks!(@lock
+            concat!("A `", $name, "::RwLock` whose acquires and releases are recorded."),
+            AsyncTrackedRwLock, $($lock)::+::RwLock<T>, $client;
             /// Takes a read lock (`RwLock::Read`).
-            #[track_caller]
-            pub fn read(
-                &self,
-            ) -> impl ::core::future::Future<Output = AsyncTrackedGuard<'_, $($lock)::+::RwLockReadGuard<'_, T>>> {
-                let location = $crate::SourceLocation::caller();
-                async move {
-                    let guard = self.inner.read().await;
-                    AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Read", location)
-                }
-            }
-
+            read, $($lock)::+::RwLockReadGuard<'_, T>, "RwLock::Read";
             /// Takes the write lock (`RwLock::Write`).
-            #[track_caller]
-            pub fn write(
-                &self,
-            ) -> impl ::core::future::Future<Output = AsyncTrackedGuard<'_, $($lock)::+::RwLockWriteGuard<'_, T>>> {
-                let location = $crate::SourceLocation::caller();
-                async move {
-                    let guard = self.inner.write().await;
-                    AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Write", location)
-                }
-            }
-        }
+            write, $($lock)::+::RwLockWriteGuard<'_, T>, "RwLock::Write"
+        );
 
         /// Guard of the async tracked locks: derefs to the inner guard's data and records the
         /// release (before letting go) when dropped.
         pub type AsyncTrackedGuard<'a, G> = $crate::sync::TrackedGuard<'a, G, $client>;
+    };
+    (@lock $doc:expr, $ty:ident, $inner:ty, $client:ty; $(#[$m:meta] $method:ident, $guard:ty, $kind:literal);+) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $ty<T> {
+            inner: $inner,
+            client: $client,
+            lock_id: ::std::sync::Arc<str>,
+        }
+
+        impl<T> $ty<T> {
+            /// Wraps `data`; `lock_id` names the lock in events.
+            pub fn new(data: T, client: $client, lock_id: impl ::core::convert::Into<::std::string::String>) -> Self {
+                Self {
+                    inner: <$inner>::new(data),
+                    client,
+                    lock_id: ::std::sync::Arc::from(lock_id.into()),
+                }
+            }
+
+            $(
+                #[$m]
+                #[track_caller]
+                pub fn $method(&self) -> impl ::core::future::Future<Output = AsyncTrackedGuard<'_, $guard>> {
+                    let location = $crate::SourceLocation::caller();
+                    async move {
+                        let guard = self.inner.$method().await;
+                        AsyncTrackedGuard::acquired(guard, &self.client, &self.lock_id, $kind, location)
+                    }
+                }
+            )+
+        }
     };
 }
