@@ -746,6 +746,14 @@ impl<S: ContextStore> ClientCore<S> {
         self.tracer.continue_trace(remote)
     }
 
+    /// The trace the current flow belongs to, if there is a current flow. Unlike the
+    /// `track_*` methods it never creates a flow.
+    pub fn current_trace_id(&self) -> Option<crate::ids::TraceId> {
+        let mut out = None;
+        self.store.with_flow(&mut |flow| out = Some(flow.trace_id()));
+        out
+    }
+
     /// The race report of the local analyser so far.
     pub fn races(&self) -> RaceReport {
         self.sink.races()

@@ -3,7 +3,7 @@
 //!
 //! Run each request, task or job as a flow, record what it does to shared state, and
 //! Raceway tells you which of those accesses race. With no endpoint configured, the
-//! built-in local analyser finds the races in-process ([`RacewayClient::races`]); with
+//! built-in local analyser finds the races in-process ([`ClientCore::races`](raceway_proto::client::ClientCore::races)); with
 //! one, events go to a Raceway server in the background. The logic (events, clocks,
 //! batching, retries, encoding, analysis) lives in `raceway-proto`; this crate only
 //! carries flows through futures, serves requests, and runs the exporter.

@@ -2,7 +2,7 @@
 //!
 //! Add the middleware, record what your handlers do to shared state, and Raceway tells
 //! you which of those accesses race. With no endpoint configured, the built-in local
-//! analyser finds the races in-process ([`RacewayClient::races`]); with one, events go to
+//! analyser finds the races in-process ([`ClientCore::races`](raceway_proto::client::ClientCore::races)); with one, events go to
 //! a Raceway server in the background.
 //!
 //! ```
