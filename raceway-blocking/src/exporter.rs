@@ -26,7 +26,7 @@ use raceway_proto::boundary::Sender;
 use raceway_proto::client::Sink;
 use raceway_proto::config::Config;
 use raceway_proto::driver::{ExportDriver, Step};
-use raceway_proto::export::{ExportConfig, FlushTicket};
+use raceway_proto::export::{ExportConfig, FlushTicket, SendOutcome};
 use raceway_proto::system::SystemClock;
 
 /// How much longer than its timeout a shutdown waits for the thread to report back.
@@ -232,7 +232,73 @@ fn std_reply() -> (ExportReply, mpsc::Receiver<bool>) {
     )
 }
 
-fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, mut sender: Box<dyn Sender + Send>) {
+/// How often the exporter looks for a shutdown while a send is out.
+const SEND_POLL: Duration = Duration::from_millis(50);
+
+/// The thread that does the blocking sends, so that the exporter itself can give up on a
+/// send at the shutdown deadline (a blocking send cannot be interrupted; a send given up
+/// on finishes, or times out, on this thread, which then ends).
+struct SendWorker {
+    bodies: mpsc::Sender<(Vec<u8>, mpsc::SyncSender<SendOutcome>)>,
+}
+
+impl SendWorker {
+    fn start(mut sender: Box<dyn Sender + Send>) -> Option<Self> {
+        let (bodies, rx) = mpsc::channel::<(Vec<u8>, mpsc::SyncSender<SendOutcome>)>();
+        std::thread::Builder::new()
+            .name("raceway-sender".into())
+            .spawn(move || {
+                while let Ok((body, reply)) = rx.recv() {
+                    let _ = reply.try_send(sender.send(&body));
+                }
+            })
+            .ok()?;
+        Some(Self { bodies })
+    }
+
+    /// Hands `body` to the sending thread; the outcome arrives on the returned channel.
+    fn send(&self, body: Vec<u8>) -> Option<mpsc::Receiver<SendOutcome>> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.bodies.send((body, tx)).ok()?;
+        Some(rx)
+    }
+}
+
+/// Waits for a send's outcome, taking in a shutdown that arrives meanwhile; at the
+/// shutdown deadline the send is given up on (reported as a timeout, so the driver then
+/// abandons and counts what it holds).
+fn await_outcome(
+    shared: &Shared,
+    driver: &mut ExportDriver,
+    rx: &mpsc::Receiver<SendOutcome>,
+    now: &dyn Fn() -> raceway_proto::Instant,
+) -> SendOutcome {
+    loop {
+        let t = now();
+        let wait = driver
+            .shutdown_deadline()
+            .map_or(SEND_POLL, |d| d.saturating_duration_since(t).min(SEND_POLL));
+        match rx.recv_timeout(wait) {
+            Ok(outcome) => return outcome,
+            Err(RecvTimeoutError::Disconnected) => return SendOutcome::ConnectionError,
+            Err(RecvTimeoutError::Timeout) => {
+                let shutdown = shared.lock().shutdown;
+                if let Some(within) = shutdown {
+                    if !driver.is_shutting_down() {
+                        let t = now();
+                        driver.begin_shutdown(t, t.saturating_add(within));
+                    }
+                }
+                if driver.shutdown_deadline().is_some_and(|d| now() >= d) {
+                    return SendOutcome::Timeout;
+                }
+            }
+        }
+    }
+}
+
+fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, sender: Box<dyn Sender + Send>) {
+    let worker = SendWorker::start(sender);
     let clock = SystemClock::new();
     let now = || clock.instant();
     let mut driver = ExportDriver::new(sink, config, now());
@@ -268,8 +334,10 @@ fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, mut sender: Box<d
         answer(&driver, &mut flushes);
         match driver.step(now()) {
             Step::Send { id, body } => {
-                // Blocks this thread only, for at most the request timeout.
-                let outcome = sender.send(&body);
+                let outcome = match worker.as_ref().and_then(|w| w.send(body)) {
+                    Some(rx) => await_outcome(shared, &mut driver, &rx, &now),
+                    None => SendOutcome::ConnectionError,
+                };
                 driver.handle_outcome(id, outcome, now());
             }
             Step::Wait { until } => {
@@ -292,7 +360,7 @@ fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, mut sender: Box<d
 
     let all_sent = driver.stats().dropped_shutdown == 0;
     drop(driver);
-    drop(sender);
+    drop(worker);
     let (late_flushes, shutdown_replies) = {
         let mut st = shared.lock();
         st.finished = Some(all_sent);
