@@ -286,11 +286,15 @@ impl SendOutcome {
 /// Parses a `Retry-After` header value in its delta-seconds form (`"120"`). The HTTP-date
 /// form (and anything else) gives `None`, and the exporter falls back to its backoff.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+    let v = value.trim_matches([' ', '\t']);
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    v.parse::<u64>().ok().map(Duration::from_secs)
+    // Any number of digits: a value past u64 saturates, and the exporter's cap applies.
+    let secs = v.bytes().fold(0u64, |acc, b| {
+        acc.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    });
+    Some(Duration::from_secs(secs))
 }
 
 /// A body to send, written into the buffer given to [`Exporter::poll_transmit`].

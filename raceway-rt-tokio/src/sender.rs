@@ -25,6 +25,7 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 type Connector = HttpConnector;
 
 const MAX_RESPONSE_BODY: usize = 64 * 1024;
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// POSTs batches to `{endpoint}/events` with hyper.
 #[derive(Debug, Clone)]
@@ -84,31 +85,27 @@ impl HyperSender {
             Ok(r) => r,
             Err(_) => return SendOutcome::ConnectionError,
         };
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|_| SendOutcome::ConnectionError)?;
-            let code = response.status().as_u16();
-            let retry_after = response
+        // The status is the answer: once it is in, the outcome is decided, whatever the
+        // body then does (a 200 whose body never ends was still ingested; resending it
+        // would duplicate events).
+        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => return SendOutcome::ConnectionError,
+            Err(_) => return SendOutcome::Timeout,
+        };
+        let outcome = SendOutcome::Status {
+            status: response.status().as_u16(),
+            retry_after: response
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            // Read (a bounded amount of) the body so the connection can be reused.
-            let _ = Limited::new(response.into_body(), MAX_RESPONSE_BODY)
-                .collect()
-                .await;
-            Ok::<_, SendOutcome>(SendOutcome::Status {
-                status: code,
-                retry_after,
-            })
+                .and_then(parse_retry_after),
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(outcome)) | Ok(Err(outcome)) => outcome,
-            Err(_) => SendOutcome::Timeout,
-        }
+        // Read a bounded amount of the body, briefly, so the connection can be reused;
+        // a body that is too big or too slow only costs the connection.
+        let drain = Limited::new(response.into_body(), MAX_RESPONSE_BODY).collect();
+        let _ = tokio::time::timeout(BODY_READ_TIMEOUT.min(self.timeout), drain).await;
+        outcome
     }
 }
 
