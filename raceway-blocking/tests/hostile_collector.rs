@@ -22,5 +22,5 @@ fn shutdown(client: &RacewayClient, timeout: Duration) -> Result<(), FlushError>
     client.shutdown_timeout(timeout)
 }
 
-#[path = "../../testkit/hostile/sync_clients.rs"]
+#[path = "../../testkit/hostile/collector_cases.rs"]
 mod cases;

@@ -1,5 +1,5 @@
-//! The hostile-collector cases for the clients with a blocking API surface
-//! (`raceway-blocking`, `raceway-rt-async-std`), written once. Each crate's
+//! The hostile-collector cases, written once for the three clients (each has a blocking
+//! `flush_blocking`/`shutdown_timeout` surface, whatever its runtime). Each crate's
 //! `tests/hostile_collector.rs` defines `RacewayClient`, `Config`, `FlushError`, `Stats`,
 //! `record`, `flush` and `shutdown` for its client and includes this file with `#[path]`.
 
