@@ -79,14 +79,7 @@ impl<T, C: LockTracker> TrackedMutex<T, C> {
         let location = SourceLocation::caller();
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let kind = crate::client::lock_type_name(lock_type);
-        self.client
-            .lock_event(self.lock_id.clone(), kind.clone(), true, location.clone());
-        TrackedMutexGuard {
-            guard: Some(guard),
-            owner: self,
-            kind,
-            location,
-        }
+        TrackedGuard::acquired(guard, &self.client, &self.lock_id, kind, location)
     }
 
     /// The lock's name.
@@ -101,41 +94,7 @@ impl<T, C: LockTracker> TrackedMutex<T, C> {
 }
 
 /// Guard of a [`TrackedMutex`].
-#[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct TrackedMutexGuard<'a, T, C: LockTracker> {
-    guard: Option<MutexGuard<'a, T>>,
-    owner: &'a TrackedMutex<T, C>,
-    kind: Cow<'static, str>,
-    location: SourceLocation,
-}
-
-impl<T, C: LockTracker> Drop for TrackedMutexGuard<'_, T, C> {
-    fn drop(&mut self) {
-        self.owner.client.lock_event(
-            self.owner.lock_id.clone(),
-            core::mem::take(&mut self.kind),
-            false,
-            self.location.clone(),
-        );
-        drop(self.guard.take());
-    }
-}
-
-impl<T, C: LockTracker> Deref for TrackedMutexGuard<'_, T, C> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.guard.as_deref().unwrap_or_else(|| unreachable_guard())
-    }
-}
-
-impl<T, C: LockTracker> DerefMut for TrackedMutexGuard<'_, T, C> {
-    fn deref_mut(&mut self) -> &mut T {
-        match self.guard.as_deref_mut() {
-            Some(v) => v,
-            None => unreachable_guard(),
-        }
-    }
-}
+pub type TrackedMutexGuard<'a, T, C> = TrackedGuard<'a, MutexGuard<'a, T>, C>;
 
 #[cold]
 fn unreachable_guard() -> ! {
@@ -168,17 +127,7 @@ impl<T, C: LockTracker> TrackedRwLock<T, C> {
     pub fn read(&self) -> TrackedRwLockReadGuard<'_, T, C> {
         let location = SourceLocation::caller();
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        self.client.lock_event(
-            self.lock_id.clone(),
-            Cow::Borrowed("RwLock::Read"),
-            true,
-            location.clone(),
-        );
-        TrackedRwLockReadGuard {
-            guard: Some(guard),
-            owner: self,
-            location,
-        }
+        TrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Read", location)
     }
 
     /// Takes the write lock.
@@ -186,17 +135,7 @@ impl<T, C: LockTracker> TrackedRwLock<T, C> {
     pub fn write(&self) -> TrackedRwLockWriteGuard<'_, T, C> {
         let location = SourceLocation::caller();
         let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        self.client.lock_event(
-            self.lock_id.clone(),
-            Cow::Borrowed("RwLock::Write"),
-            true,
-            location.clone(),
-        );
-        TrackedRwLockWriteGuard {
-            guard: Some(guard),
-            owner: self,
-            location,
-        }
+        TrackedGuard::acquired(guard, &self.client, &self.lock_id, "RwLock::Write", location)
     }
 
     /// The lock's name.
@@ -206,69 +145,13 @@ impl<T, C: LockTracker> TrackedRwLock<T, C> {
 }
 
 /// Read guard of a [`TrackedRwLock`].
-#[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct TrackedRwLockReadGuard<'a, T, C: LockTracker> {
-    guard: Option<RwLockReadGuard<'a, T>>,
-    owner: &'a TrackedRwLock<T, C>,
-    location: SourceLocation,
-}
-
-impl<T, C: LockTracker> Drop for TrackedRwLockReadGuard<'_, T, C> {
-    fn drop(&mut self) {
-        self.owner.client.lock_event(
-            self.owner.lock_id.clone(),
-            Cow::Borrowed("RwLock::Read"),
-            false,
-            self.location.clone(),
-        );
-        drop(self.guard.take());
-    }
-}
-
-impl<T, C: LockTracker> Deref for TrackedRwLockReadGuard<'_, T, C> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.guard.as_deref().unwrap_or_else(|| unreachable_guard())
-    }
-}
+pub type TrackedRwLockReadGuard<'a, T, C> = TrackedGuard<'a, RwLockReadGuard<'a, T>, C>;
 
 /// Write guard of a [`TrackedRwLock`].
-#[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct TrackedRwLockWriteGuard<'a, T, C: LockTracker> {
-    guard: Option<RwLockWriteGuard<'a, T>>,
-    owner: &'a TrackedRwLock<T, C>,
-    location: SourceLocation,
-}
+pub type TrackedRwLockWriteGuard<'a, T, C> = TrackedGuard<'a, RwLockWriteGuard<'a, T>, C>;
 
-impl<T, C: LockTracker> Drop for TrackedRwLockWriteGuard<'_, T, C> {
-    fn drop(&mut self) {
-        self.owner.client.lock_event(
-            self.owner.lock_id.clone(),
-            Cow::Borrowed("RwLock::Write"),
-            false,
-            self.location.clone(),
-        );
-        drop(self.guard.take());
-    }
-}
-
-impl<T, C: LockTracker> Deref for TrackedRwLockWriteGuard<'_, T, C> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.guard.as_deref().unwrap_or_else(|| unreachable_guard())
-    }
-}
-
-impl<T, C: LockTracker> DerefMut for TrackedRwLockWriteGuard<'_, T, C> {
-    fn deref_mut(&mut self) -> &mut T {
-        match self.guard.as_deref_mut() {
-            Some(v) => v,
-            None => unreachable_guard(),
-        }
-    }
-}
-
-/// A guard of any lock (an async one, typically) whose release is recorded when dropped.
+/// A guard of any lock whose release is recorded when dropped: the guard of every tracked
+/// lock, the `std::sync` ones here and the adapters' async ones.
 ///
 /// Adapters wrap their runtime's locks (`tokio::sync`, `async-lock`) with it: take the
 /// inner lock, then [`TrackedGuard::acquired`] records the acquire; dropping records the
@@ -278,7 +161,7 @@ pub struct TrackedGuard<'a, G, C: LockTracker> {
     guard: Option<G>,
     client: &'a C,
     lock_id: &'a Arc<str>,
-    kind: &'static str,
+    kind: Cow<'static, str>,
     location: SourceLocation,
 }
 
@@ -289,10 +172,11 @@ impl<'a, G, C: LockTracker> TrackedGuard<'a, G, C> {
         guard: G,
         client: &'a C,
         lock_id: &'a Arc<str>,
-        kind: &'static str,
+        kind: impl Into<Cow<'static, str>>,
         location: SourceLocation,
     ) -> Self {
-        client.lock_event(lock_id.clone(), Cow::Borrowed(kind), true, location.clone());
+        let kind = kind.into();
+        client.lock_event(lock_id.clone(), kind.clone(), true, location.clone());
         Self {
             guard: Some(guard),
             client,
@@ -307,7 +191,7 @@ impl<G, C: LockTracker> Drop for TrackedGuard<'_, G, C> {
     fn drop(&mut self) {
         self.client.lock_event(
             self.lock_id.clone(),
-            Cow::Borrowed(self.kind),
+            core::mem::take(&mut self.kind),
             false,
             self.location.clone(),
         );
