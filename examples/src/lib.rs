@@ -11,3 +11,8 @@ pub mod bank;
 pub mod distributed;
 pub mod http_client;
 pub mod report;
+
+/// The README's Rust snippets, compiled (and, where they need no server, run) as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
