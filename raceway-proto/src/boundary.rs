@@ -108,3 +108,64 @@ impl Sender for MemorySender {
         self.script.pop_front().unwrap_or(SendOutcome::status(200))
     }
 }
+
+/// The in-memory sender as an [`AsyncSender`] (behind a mutex, since async senders are
+/// shared): for tests of async exporters.
+#[cfg(feature = "std")]
+impl AsyncSender for std::sync::Mutex<MemorySender> {
+    fn send(&self, body: Vec<u8>) -> SendFuture<'_> {
+        let outcome = match self.lock() {
+            Ok(mut sender) => Sender::send(&mut *sender, &body),
+            Err(_) => SendOutcome::ConnectionError,
+        };
+        Box::pin(core::future::ready(outcome))
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sender_answers_from_its_script_then_200() {
+        let sender = std::sync::Mutex::new(MemorySender::default());
+        sender.lock().unwrap().script.push_back(SendOutcome::status(503));
+        let poll = |f: SendFuture<'_>| {
+            let waker = core::task::Waker::noop();
+            let mut cx = core::task::Context::from_waker(waker);
+            let mut f = f;
+            match f.as_mut().poll(&mut cx) {
+                core::task::Poll::Ready(o) => o,
+                core::task::Poll::Pending => panic!("ready at once"),
+            }
+        };
+        assert_eq!(
+            poll(AsyncSender::send(&sender, b"a".to_vec())),
+            SendOutcome::status(503)
+        );
+        assert_eq!(
+            poll(AsyncSender::send(&sender, b"b".to_vec())),
+            SendOutcome::status(200)
+        );
+        assert_eq!(
+            sender.lock().unwrap().bodies,
+            alloc::vec![b"a".to_vec(), b"b".to_vec()]
+        );
+    }
+
+    #[test]
+    fn memory_context_store_holds_one_flow() {
+        let store = MemoryContextStore::new();
+        assert!(!store.with_flow(&mut |_| {}));
+        let tracer = crate::Tracer::new(
+            crate::Service::new("s", "i", "dev", "app", 1),
+            alloc::sync::Arc::new(crate::ids::SeededIds::new(1)),
+            alloc::sync::Arc::new(crate::system::SystemClock::new()),
+        );
+        store.install(tracer.new_trace());
+        let mut seen = None;
+        assert!(store.with_flow(&mut |f| seen = Some(alloc::string::String::from(f.thread_id()))));
+        assert!(seen.unwrap().starts_with("s#i#flow-"));
+        assert!(store.take().is_some());
+    }
+}
