@@ -1,17 +1,41 @@
 //! The race scenarios of RACES.md with a known answer (S1, S3, S5a, S6), written as a user
-//! would write them, on async-std, checked with the local analyser.
+//! would write them, on async-std, with a real local collector on 127.0.0.1: every client
+//! exports there and also feeds the local analyser, whose `races()` is checked against the
+//! truth column; each test also checks that the collector received every event.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::task;
-use raceway_rt_async_std::{AsyncTrackedMutex, RacewayClient};
+use raceway_rt_async_std::{AsyncTrackedMutex, Config, RacewayClient};
+use raceway_testkit::Collector;
+
+/// A client exporting to a fresh local collector, with the local analyser on as well.
+fn client(service: &str) -> (RacewayClient, Collector) {
+    let collector = Collector::start();
+    let mut config = Config::new(service);
+    config.endpoint = Some(collector.url());
+    config.local_analysis = true;
+    config.export.flush_interval = Duration::from_millis(50);
+    (
+        RacewayClient::from_config(config).expect("valid config"),
+        collector,
+    )
+}
+
+/// Every recorded event reached the collector.
+fn delivered(rw: &RacewayClient, collector: &Collector) {
+    rw.flush_blocking(Duration::from_secs(10)).expect("flushed");
+    let recorded = rw.stats().core.recorded;
+    assert!(recorded > 0);
+    assert_eq!(collector.event_count() as u64, recorded);
+}
 
 /// S1: 4 concurrent requests each read `balance`, await, write `balance`; no lock.
 #[async_std::test]
 async fn s1_four_unlocked_requests_race_pairwise() {
-    let rw = RacewayClient::local("bank");
+    let (rw, collector) = client("bank");
     let mut requests = Vec::new();
     for _ in 0..4 {
         let rw = rw.clone();
@@ -32,13 +56,15 @@ async fn s1_four_unlocked_requests_race_pairwise() {
     println!("{report}");
     assert_eq!(report.races_on("balance").count(), 6);
     assert_eq!(report.racing_pairs(), 6);
+    delivered(&rw, &collector);
     rw.shutdown();
 }
 
 /// S3: like S1, but each request holds one tracked async lock around its read and write.
 #[async_std::test]
 async fn s3_one_tracked_lock_means_no_race() {
-    let rw = Arc::new(RacewayClient::local("bank"));
+    let (rw, collector) = client("bank");
+    let rw = Arc::new(rw);
     let balance = Arc::new(AsyncTrackedMutex::new(100_i64, rw.clone(), "balance-lock"));
     let mut requests = Vec::new();
     for _ in 0..4 {
@@ -62,6 +88,7 @@ async fn s3_one_tracked_lock_means_no_race() {
     println!("{report}");
     assert_eq!(report.racing_pairs(), 0);
     assert!(report.accesses_observed() >= 8);
+    delivered(&rw, &collector);
     rw.shutdown();
 }
 
@@ -71,7 +98,7 @@ async fn s3_one_tracked_lock_means_no_race() {
 #[async_std::test]
 async fn s5a_call_and_return_across_services_does_not_race() {
     // One analyser sees both services' events, as the server would.
-    let rw = RacewayClient::local("shop");
+    let (rw, collector) = client("shop");
     let a = rw.clone();
     let b = rw.clone();
     let (status, _) = a
@@ -106,13 +133,14 @@ async fn s5a_call_and_return_across_services_does_not_race() {
     println!("{report}");
     assert_eq!(report.accesses_observed(), 4);
     assert_eq!(report.racing_pairs(), 0);
+    delivered(&rw, &collector);
 }
 
 /// S6: a request writes `cache`, spawns a task (context carried over) that writes `cache`,
 /// awaits the join handle, then reads `cache`. No race.
 #[async_std::test]
 async fn s6_spawn_and_join_order_the_task() {
-    let rw = RacewayClient::local("svc");
+    let (rw, collector) = client("svc");
     rw.serve_request([], "GET", "/warm", async {
         rw.track_state_change("cache", None::<&str>, "a", "Write");
         let worker = rw.spawn({
@@ -132,12 +160,13 @@ async fn s6_spawn_and_join_order_the_task() {
     println!("{report}");
     assert_eq!(report.accesses_observed(), 3);
     assert_eq!(report.racing_pairs(), 0);
+    delivered(&rw, &collector);
 }
 
 /// The control for S6: the same program without the join races (1 pair on `cache`).
 #[async_std::test]
 async fn s6_control_without_join_races() {
-    let rw = RacewayClient::local("svc");
+    let (rw, collector) = client("svc");
     let (tx, rx) = futures::channel::oneshot::channel();
     rw.serve_request([], "GET", "/warm", async {
         rw.track_state_change("cache", None::<&str>, "a", "Write");
@@ -155,4 +184,5 @@ async fn s6_control_without_join_races() {
     })
     .await;
     assert_eq!(rw.races().races_on("cache").count(), 1);
+    delivered(&rw, &collector);
 }
