@@ -1,6 +1,8 @@
 //! RACES.md S1 with threads: 4 threads each read `balance`, wait at a barrier, write
 //! `balance`; no lock. Every pair of threads races: 6 pairs.
 
+mod common;
+
 use std::sync::{Arc, Barrier};
 
 use raceway_blocking::RacewayClient;
@@ -13,7 +15,7 @@ fn read_then_write(client: &RacewayClient, barrier: &Barrier) {
 
 #[test]
 fn s1_four_spawned_threads_race_pairwise() {
-    let client = RacewayClient::local("s1");
+    let (client, collector) = common::analysed_client("s1");
     let barrier = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -28,12 +30,13 @@ fn s1_four_spawned_threads_race_pairwise() {
     println!("{report}");
     assert_eq!(report.races_on("balance").count(), 6);
     assert_eq!(report.racing_pairs(), 6);
+    common::assert_delivered(&client, &collector);
 }
 
 #[test]
 fn s1_four_plain_std_threads_are_four_flows() {
     // No spawn helper: each thread gets a root flow of its own on its first event.
-    let client = RacewayClient::local("s1-plain");
+    let (client, collector) = common::analysed_client("s1-plain");
     let barrier = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -46,11 +49,12 @@ fn s1_four_plain_std_threads_are_four_flows() {
     }
     assert_eq!(client.races().races_on("balance").count(), 6);
     assert_eq!(client.stats().core.no_context, 0);
+    common::assert_delivered(&client, &collector);
 }
 
 #[test]
 fn s2_extra_events_before_the_access_do_not_matter() {
-    let client = RacewayClient::local("s2");
+    let (client, collector) = common::analysed_client("s2");
     let barrier = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|i| {
@@ -68,4 +72,5 @@ fn s2_extra_events_before_the_access_do_not_matter() {
         t.join().unwrap();
     }
     assert_eq!(client.races().races_on("balance").count(), 6);
+    common::assert_delivered(&client, &collector);
 }

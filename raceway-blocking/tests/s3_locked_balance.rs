@@ -1,14 +1,17 @@
 //! RACES.md S3 with threads: like S1, but each thread holds one tracked mutex around its
 //! read and write. No race.
 
+mod common;
+
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use raceway_blocking::{RacewayClient, TrackedMutex, TrackedRwLock};
+use raceway_blocking::{TrackedMutex, TrackedRwLock};
 
 #[test]
 fn s3_four_threads_under_one_tracked_mutex_do_not_race() {
-    let client = Arc::new(RacewayClient::local("s3"));
+    let (client, collector) = common::analysed_client("s3");
+    let client = Arc::new(client);
     let balance = Arc::new(TrackedMutex::new(100i64, client.clone(), "balance-lock"));
     let barrier = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
@@ -32,11 +35,13 @@ fn s3_four_threads_under_one_tracked_mutex_do_not_race() {
     println!("{report}");
     assert!(report.is_empty(), "{report}");
     assert_eq!(report.accesses_observed(), 8);
+    common::assert_delivered(&client, &collector);
 }
 
 #[test]
 fn s7_readers_and_a_writer_under_one_tracked_rwlock_do_not_race() {
-    let client = Arc::new(RacewayClient::local("s7"));
+    let (client, collector) = common::analysed_client("s7");
+    let client = Arc::new(client);
     let config = Arc::new(TrackedRwLock::new(1u32, client.clone(), "config-lock"));
     let threads: Vec<_> = (0..3)
         .map(|i| {
@@ -57,4 +62,5 @@ fn s7_readers_and_a_writer_under_one_tracked_rwlock_do_not_race() {
         t.join().unwrap();
     }
     assert!(client.races().is_empty());
+    common::assert_delivered(&client, &collector);
 }

@@ -1,10 +1,10 @@
 //! RACES.md S4: one thread reads then writes `balance` twice. No race (program order).
 
-use raceway_blocking::RacewayClient;
+mod common;
 
 #[test]
 fn s4_one_thread_reading_and_writing_twice_does_not_race() {
-    let client = RacewayClient::local("s4");
+    let (client, collector) = common::analysed_client("s4");
     let rw = client.clone();
     client
         .spawn(move || {
@@ -18,4 +18,5 @@ fn s4_one_thread_reading_and_writing_twice_does_not_race() {
     let report = client.races();
     assert!(report.is_empty(), "{report}");
     assert_eq!(report.accesses_observed(), 4);
+    common::assert_delivered(&client, &collector);
 }

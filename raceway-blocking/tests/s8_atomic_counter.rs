@@ -2,14 +2,16 @@
 //! as `AtomicRMW`) and each write `total` without a lock. `total` races (1 pair); the
 //! atomic counter does not.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use raceway_blocking::{AccessType, RacewayClient};
+use raceway_blocking::AccessType;
 
 #[test]
 fn s8_total_races_once_and_the_atomic_counter_does_not() {
-    let client = RacewayClient::local("s8");
+    let (client, collector) = common::analysed_client("s8");
     let counter = Arc::new(AtomicU64::new(0));
     let total = Arc::new(AtomicU64::new(0));
 
@@ -37,4 +39,5 @@ fn s8_total_races_once_and_the_atomic_counter_does_not() {
     assert_eq!(report.races_on("total").count(), 1);
     assert_eq!(report.races_on("counter").count(), 0);
     assert_eq!(client.stats().core.no_context, 0);
+    common::assert_delivered(&client, &collector);
 }

@@ -25,3 +25,22 @@ pub fn record_writes(client: &raceway_blocking::RacewayClient, variable: &str, n
         client.track_state_change(variable, None::<u64>, i as u64, "Write");
     }
 }
+
+/// A client named `service` exporting to a fresh local collector, with the local analyser
+/// on as well (the race scenarios check `races()` and that every event arrived).
+pub fn analysed_client(service: &str) -> (raceway_blocking::RacewayClient, raceway_testkit::Collector) {
+    let collector = raceway_testkit::Collector::start();
+    let mut config = export_config(&collector.url());
+    config.service_name = service.into();
+    config.local_analysis = true;
+    let client = raceway_blocking::RacewayClient::from_config(config).expect("valid config");
+    (client, collector)
+}
+
+/// Every event the client recorded reached the collector.
+pub fn assert_delivered(client: &raceway_blocking::RacewayClient, collector: &raceway_testkit::Collector) {
+    client.flush(Duration::from_secs(10)).expect("flushed");
+    let recorded = client.stats().core.recorded;
+    assert!(recorded > 0);
+    assert_eq!(collector.event_count() as u64, recorded);
+}
