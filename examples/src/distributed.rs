@@ -180,9 +180,7 @@ impl Services {
 
 /// The trace of the flow running here (the request being served), from any adapter's client.
 fn current_trace<S: ContextStore>(client: &ClientCore<S>) -> Option<TraceId> {
-    let mut trace = None;
-    client.with_flow(&mut |flow| trace = Some(flow.trace_id()));
-    trace
+    client.current_trace_id()
 }
 
 fn trace_json(trace: Option<TraceId>) -> Value {

@@ -14,6 +14,7 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
+use raceway_proto::client::AdapterApi as _;
 use std::cell::RefCell;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ fn record(c: &mut Criterion) {
             })
         });
     }
-    let dropped = client.stats().core.dropped_queue_full;
+    let dropped = client.stats().export.dropped_queue_full;
     assert_eq!(dropped, 0, "the benchmark measured the drop path");
     drop(client);
 

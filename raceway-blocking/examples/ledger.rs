@@ -91,7 +91,7 @@ fn main() {
             sent
         );
     }
-    if client.sink().races().events_observed() > 0 {
+    if client.races().events_observed() > 0 {
         println!("{}", client.races());
     }
     client.shutdown();

@@ -1,17 +1,15 @@
 //! `RacewayClient` for threaded programs: constructors, flows, requests, flush and shutdown.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
-use raceway_proto::client::ClientCore;
-use raceway_proto::config::{Config, ConfigError};
+use raceway_proto::background::FlushError;
+use raceway_proto::client::AdapterApi as _;
 use raceway_proto::headers::extract_from_header_map;
-use raceway_proto::{Flow, FlowEnd};
+use raceway_proto::lifecycle::{ClientHandle, DropPolicy};
+use raceway_proto::Flow;
 
 use crate::context::{FlowGuard, ThreadLocalStore};
-use crate::exporter::{ExporterThread, FlushError};
-use crate::sender::UreqSender;
 
 /// What [`RacewayClient::handle_request`] returns: the handler's answer, plus the
 /// `raceway-clock` value to send back when the request continued a caller's trace.
@@ -38,24 +36,6 @@ impl<B> HandledRequest<B> {
     }
 }
 
-struct Inner {
-    core: ClientCore<ThreadLocalStore>,
-    exporter: Option<ExporterThread>,
-    init_error: Option<ConfigError>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(exporter) = &self.exporter {
-            // A shutdown already asked for (and perhaps stuck on a hanging collector) is
-            // not waited for a second time.
-            if !exporter.shutdown_requested() {
-                let _ = exporter.shutdown(self.core.config().shutdown_timeout);
-            }
-        }
-    }
-}
-
 /// The Raceway client for threaded programs (no async runtime).
 ///
 /// Cheap to clone (an `Arc` inside). The tracking methods (`track_state_change`,
@@ -79,44 +59,12 @@ impl Drop for Inner {
 /// ```
 #[derive(Clone)]
 pub struct RacewayClient {
-    inner: Arc<Inner>,
+    handle: ClientHandle<ThreadLocalStore>,
 }
 
-raceway_proto::adapter_client_impls!(RacewayClient, crate::context::ThreadLocalStore);
+raceway_proto::adapter_client!(RacewayClient, ThreadLocalStore, DropPolicy::BLOCK);
 
 impl RacewayClient {
-    /// A client from a full configuration; fails on an unusable endpoint or key (an
-    /// `https://` endpoint without the `rustls` feature is
-    /// [`ConfigError::TlsNotEnabled`]).
-    pub fn from_config(config: Config) -> Result<Self, ConfigError> {
-        let sender = config.make_sender(UreqSender::new)?;
-        Ok(Self::assemble(config, sender, None))
-    }
-
-    fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self {
-        let tls = cfg!(feature = "rustls");
-        let (config, sender, error) =
-            Config::for_client_with(endpoint, service_name, api_key, module, tls, UreqSender::new);
-        Self::assemble(config, sender, error)
-    }
-
-    fn assemble(config: Config, sender: Option<UreqSender>, init_error: Option<ConfigError>) -> Self {
-        let core = ClientCore::new(config, ThreadLocalStore);
-        let exporter = match sender {
-            Some(s) if core.sink().is_exporting() => {
-                ExporterThread::start(core.sink().clone(), Box::new(s), core.config())
-            }
-            _ => None,
-        };
-        Self {
-            inner: Arc::new(Inner {
-                core,
-                exporter,
-                init_error,
-            }),
-        }
-    }
-
     // -- flows ----------------------------------------------------------------------
 
     /// Makes this thread the root flow of a new trace until the guard is dropped (a job, a
@@ -182,7 +130,7 @@ impl RacewayClient {
         handler: impl FnOnce() -> (u16, B),
     ) -> HandledRequest<B> {
         let start = Instant::now();
-        let flow = self.begin_request(headers, method, path);
+        let flow = self.begin_request(raceway_proto::headers::extract(headers), method, path);
         let guard = self.enter(flow);
         let (status, body) = handler();
         let raceway_clock = self.end_request(status, start.elapsed());
@@ -194,44 +142,11 @@ impl RacewayClient {
         }
     }
 
-    /// Joins a finished flow into this thread's flow (records `AsyncAwait`): what it did
-    /// happens before what this thread does next.
-    pub fn join_flow(&self, end: &FlowEnd) {
-        self.join_current(end, "join");
-    }
-
-    // -- propagation ----------------------------------------------------------------
-
     // -- export ---------------------------------------------------------------------
 
     /// Sends everything recorded so far; returns when it is sent (or dropped and counted)
     /// or at `timeout`. Immediate in local mode.
     pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        match &self.inner.exporter {
-            Some(exporter) => exporter.flush(timeout),
-            None => Ok(()),
-        }
-    }
-
-    /// [`RacewayClient::flush`] under the name `raceway-rt-tokio` gives its blocking form.
-    pub fn flush_blocking(&self, timeout: Duration) -> Result<(), FlushError> {
-        self.flush(timeout)
-    }
-
-    /// Flushes everything and stops the exporter thread, waiting at most the configured
-    /// shutdown timeout (`RACEWAY_SHUTDOWN_TIMEOUT_MS`, 5 s by default). Safe to call twice,
-    /// from any thread. Dropping the last clone of the client does the same.
-    pub fn shutdown(&self) {
-        let _ = self.shutdown_timeout(self.config().shutdown_timeout);
-    }
-
-    /// Flushes and stops the exporter thread within `timeout` (plus a few hundred
-    /// milliseconds at most); what is left then is dropped and counted, and a thread still
-    /// stuck in a send is left to end on its own rather than joined.
-    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
-        match &self.inner.exporter {
-            Some(exporter) => exporter.shutdown(timeout),
-            None => Ok(()),
-        }
+        self.handle.flush_blocking(timeout)
     }
 }

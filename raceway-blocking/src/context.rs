@@ -35,13 +35,6 @@ fn swap(flow: Option<Flow>) -> Option<Option<Flow>> {
 pub struct ThreadLocalStore;
 
 impl ThreadLocalStore {
-    /// True when the current thread has a flow installed.
-    pub fn has_flow(&self) -> bool {
-        CURRENT
-            .try_with(|cell| cell.try_borrow().map(|slot| slot.is_some()).unwrap_or(false))
-            .unwrap_or(false)
-    }
-
     /// Installs `flow` as the current thread's flow until the returned guard is dropped,
     /// which restores the previous one.
     pub fn enter(&self, flow: Flow) -> FlowGuard {

@@ -85,7 +85,7 @@
 //!
 //! With an endpoint, one thread named `raceway-exporter` runs the core's export loop: it
 //! sleeps on a condition variable until a batch is full, the flush interval passes, or a
-//! request comes; sends with [`UreqSender`] (keep-alive, connect and request timeouts,
+//! request comes; sends with `raceway_proto`'s `UreqSender` (keep-alive, connect and request timeouts,
 //! `Authorization: Bearer` and `X-Raceway-Key` when a key is set); and retries as the core
 //! decides (backoff, `Retry-After`). The queue is bounded: when the server is down for
 //! long, new events are dropped and counted ([`ClientCore::stats`]), never blocking the
@@ -102,20 +102,12 @@
 
 mod client;
 mod context;
-mod exporter;
-mod sender;
 mod spawn;
 mod sync;
 
 pub use client::{HandledRequest, RacewayClient};
 pub use context::{FlowGuard, ThreadLocalStore};
-pub use exporter::{ExportReply, ExporterThread, FlushError, SHUTDOWN_MARGIN};
-pub use raceway_proto::analysis::{Race, RaceReport};
-pub use raceway_proto::client::{ClientCore, CoreStats, PropagationError, Stats};
-pub use raceway_proto::config::{Config, ConfigError};
-pub use raceway_proto::export::ExportStats;
-pub use raceway_proto::{AccessType, Flow, FlowEnd, MemoryOrdering};
-pub use sender::UreqSender;
+pub use raceway_proto::api::*;
 pub use spawn::{TrackedJoinHandle, TrackedScope, TrackedScopedJoinHandle};
 pub use sync::{
     TrackedMutex, TrackedMutexGuard, TrackedRwLock, TrackedRwLockReadGuard, TrackedRwLockWriteGuard,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use raceway_blocking::RacewayClient;
+use raceway_proto::client::AdapterApi as _;
 
 fn current_trace(client: &RacewayClient) -> Option<String> {
     let mut out = None;

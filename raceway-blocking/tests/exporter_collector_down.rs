@@ -33,7 +33,7 @@ fn events_recorded_while_the_collector_is_down_arrive_after_it_restarts() {
     let stats = client.stats();
     assert_eq!(stats.export.sent, 2000);
     assert_eq!(stats.export.dropped(), 0);
-    assert_eq!(stats.core.dropped_queue_full, 0);
+    assert_eq!(stats.export.dropped_queue_full, 0);
     assert!(collector.body_sizes().iter().all(|&b| b < 2 * 1024 * 1024));
     client.shutdown_timeout(Duration::from_secs(2)).unwrap();
 }

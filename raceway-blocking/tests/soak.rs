@@ -30,7 +30,7 @@ fn soak_blocking() {
         let _flow = client.start_trace();
         for i in 0..n {
             client.track_state_change("soak", None::<u64>, i, "Write");
-            soak.tick(i, || client.sink().queued());
+            soak.tick(i, || client.queued());
         }
     }
     let flushed = client.flush(Duration::from_secs(120));

@@ -96,8 +96,6 @@ impl core::error::Error for PropagationError {}
 pub struct CoreStats {
     /// Events recorded (built and handed to the sink).
     pub recorded: u64,
-    /// Events dropped because the queue was full.
-    pub dropped_queue_full: u64,
     /// `track_*` calls made outside any flow (nothing recorded).
     pub no_context: u64,
     /// Access types given as strings that name none (recorded as `Write`).
@@ -146,7 +144,7 @@ pub struct Sink {
     urgent: AtomicBool,
     export_stats: Mutex<ExportStats>,
     recorded: AtomicU64,
-    dropped: AtomicU64,
+    warned_drop: AtomicBool,
     no_context: AtomicU64,
     invalid_access: AtomicU64,
 }
@@ -174,7 +172,7 @@ impl Sink {
             urgent: AtomicBool::new(false),
             export_stats: Mutex::new(ExportStats::default()),
             recorded: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            warned_drop: AtomicBool::new(false),
             no_context: AtomicU64::new(0),
             invalid_access: AtomicU64::new(0),
         }
@@ -209,7 +207,12 @@ impl Sink {
                 PushOutcome::Accepted { wake: true } => self.wake(),
                 PushOutcome::Accepted { wake: false } => {}
                 _ => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    if !self.warned_drop.swap(true, Ordering::Relaxed) {
+                        crate::diag::warn(format_args!(
+                            "the export queue is full: events are being dropped (counted in stats().export.dropped_queue_full); \
+                             raise RACEWAY_QUEUE_SIZE or check that the server keeps up"
+                        ));
+                    }
                 }
             }
         }
@@ -269,7 +272,6 @@ impl Sink {
     pub fn core_stats(&self) -> CoreStats {
         CoreStats {
             recorded: self.recorded.load(Ordering::Relaxed),
-            dropped_queue_full: self.dropped.load(Ordering::Relaxed),
             no_context: self.no_context.load(Ordering::Relaxed),
             invalid_access_types: self.invalid_access.load(Ordering::Relaxed),
         }
@@ -315,71 +317,24 @@ impl<S: ContextStore> ClientCore<S> {
         }
     }
 
-    /// Runs `f` on the current flow; where the store makes a root flow for an execution
-    /// context that has none (a thread), it does so first.
-    pub fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
-        if self.store.with_flow(f) {
-            return true;
-        }
-        self.store.install_root(&mut || self.tracer.new_trace()) && self.store.with_flow(f)
-    }
-
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// The tracer (flow and event builder).
-    pub fn tracer(&self) -> &Tracer {
-        &self.tracer
+    /// True when events go to a server (an exporter runs).
+    pub fn is_exporting(&self) -> bool {
+        self.sink.is_exporting()
     }
 
-    /// The sink, shared with the exporter.
-    pub fn sink(&self) -> &Arc<Sink> {
-        &self.sink
-    }
-
-    /// The context store.
-    pub fn store(&self) -> &S {
-        &self.store
+    /// Events recorded and waiting in the export queue (not yet handed to the exporter).
+    pub fn queued(&self) -> usize {
+        self.sink.queued()
     }
 
     /// True when the SDK records anything.
     pub fn is_enabled(&self) -> bool {
         self.config.enabled
-    }
-
-    /// Records `kind` in the current flow. Returns false when there is no flow here.
-    pub fn record(&self, kind: EventKind, duration_ns: Option<u64>) -> bool {
-        if !self.config.enabled {
-            return false;
-        }
-        let mut kind = Some(kind);
-        let mut event = None;
-        let found = self.with_flow(&mut |flow| {
-            if let Some(k) = kind.take() {
-                event = Some(self.tracer.record(flow, k, duration_ns));
-            }
-        });
-        match event {
-            Some(e) => {
-                self.sink.emit(e);
-                true
-            }
-            None => {
-                if !found {
-                    self.sink.no_context.fetch_add(1, Ordering::Relaxed);
-                }
-                false
-            }
-        }
-    }
-
-    /// Records `kind` in `flow` (for adapters holding a flow outside the store).
-    pub fn record_in(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) {
-        if self.config.enabled {
-            self.sink.emit(self.tracer.record(flow, kind, duration_ns));
-        }
     }
 
     /// Records a read or write of `variable`.
@@ -512,30 +467,6 @@ impl<S: ContextStore> ClientCore<S> {
         );
     }
 
-    /// Records a lock event with an already shared lock id (used by the tracked locks).
-    pub fn lock_event(
-        &self,
-        lock_id: Arc<str>,
-        lock_type: std::borrow::Cow<'static, str>,
-        acquire: bool,
-        location: SourceLocation,
-    ) {
-        let kind = if acquire {
-            EventKind::LockAcquire {
-                lock_id,
-                lock_type,
-                location,
-            }
-        } else {
-            EventKind::LockRelease {
-                lock_id,
-                lock_type,
-                location,
-            }
-        };
-        self.record(kind, None);
-    }
-
     /// Records an error.
     pub fn track_error(&self, error_type: &str, message: &str, stack_trace: Vec<String>) {
         self.record(
@@ -604,7 +535,13 @@ impl<S: ContextStore> ClientCore<S> {
         out
     }
 
-    /// Joins a finished child into the current flow (records `AsyncAwait`).
+    /// Joins a finished flow (a task or thread this one waited for) into the current flow,
+    /// recording `AsyncAwait`: what it did happens before what this flow does next.
+    pub fn join_flow(&self, end: &FlowEnd) {
+        self.join_current(end, "join");
+    }
+
+    /// Joins a finished child into the current flow (records `AsyncAwait`), naming where.
     pub fn join_current(&self, child: &FlowEnd, awaited_at: &str) {
         if !self.config.enabled {
             return;
@@ -630,28 +567,19 @@ impl<S: ContextStore> ClientCore<S> {
         Ok(out)
     }
 
-    /// The propagation headers of the current flow, typed (see
-    /// [`ClientCore::propagation_headers`]).
-    pub fn propagate(&self) -> Result<headers::Propagation, PropagationError> {
-        if !self.config.enabled {
-            return Err(PropagationError::Disabled);
-        }
-        let mut out = None;
-        self.with_flow(&mut |flow| out = Some(self.tracer.propagate(flow)));
-        let prop = out.ok_or(PropagationError::NoContext)?;
-        self.sink.send_soon();
-        Ok(prop)
-    }
-
     /// Merges a called service's response headers (its `raceway-clock`) into the current
     /// flow, so what the callee did happens before what this flow does next. Returns true
     /// when a clock was merged.
     pub fn merge_response_headers<'h>(&self, headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> bool {
-        let Some(clock) = response_clock(headers) else {
-            return false;
-        };
+        match response_clock(headers) {
+            Some(clock) => self.merge_clock(&clock),
+            None => false,
+        }
+    }
+
+    fn merge_clock(&self, clock: &ClockHeader) -> bool {
         let mut merged = false;
-        self.with_flow(&mut |flow| merged = self.tracer.merge_response(flow, &clock));
+        self.with_flow(&mut |flow| merged = self.tracer.merge_response(flow, clock));
         merged
     }
 
@@ -666,22 +594,187 @@ impl<S: ContextStore> ClientCore<S> {
     /// ([`ClientCore::merge_response_headers`] for an `http::HeaderMap`).
     #[cfg(feature = "http")]
     pub fn merge_response(&self, headers: &http::HeaderMap) -> bool {
-        self.merge_response_headers(
-            headers
-                .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v))),
-        )
+        match ClockHeader::from_header_map(headers) {
+            Ok(Some(clock)) => self.merge_clock(&clock),
+            _ => false,
+        }
     }
+
+    /// A root flow of a new trace (for a thread, a job, a test).
+    pub fn new_flow(&self) -> Flow {
+        self.tracer.new_trace()
+    }
+
+    /// The trace the current flow belongs to, if there is a current flow. Unlike the
+    /// `track_*` methods it never creates a flow.
+    pub fn current_trace_id(&self) -> Option<crate::ids::TraceId> {
+        let mut out = None;
+        self.store.with_flow(&mut |flow| out = Some(flow.trace_id()));
+        out
+    }
+
+    /// The race report of the local analyser so far.
+    pub fn races(&self) -> RaceReport {
+        self.sink.races()
+    }
+
+    /// All counters (recording side and exporter).
+    pub fn stats(&self) -> Stats {
+        self.sink.stats()
+    }
+}
+
+/// What an adapter needs from a [`ClientCore`] beyond the user-facing API: the sink its
+/// exporter drains, its context store, the tracer, and the request and flow primitives its
+/// integrations are built from.
+///
+/// It is a trait so that these stay out of the methods a user sees on `RacewayClient`:
+/// adapters import it (`use raceway_proto::client::AdapterApi as _;`), users do not need to.
+pub trait AdapterApi<S> {
+    /// Runs `f` on the current flow; where the store makes a root flow for an execution
+    /// context that has none (a thread), it does so first.
+    fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool;
+
+    /// The tracer (flow and event builder).
+    fn tracer(&self) -> &Tracer;
+
+    /// The sink, shared with the exporter.
+    fn sink(&self) -> &Arc<Sink>;
+
+    /// The context store.
+    fn store(&self) -> &S;
+
+    /// Records `kind` in the current flow. Returns false when there is no flow here.
+    fn record(&self, kind: EventKind, duration_ns: Option<u64>) -> bool;
+
+    /// Records `kind` in `flow` (for adapters holding a flow outside the store).
+    fn record_in(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>);
+
+    /// Records a lock event with an already shared lock id (used by the tracked locks).
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: std::borrow::Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    );
+
+    /// The propagation headers of the current flow, typed (see
+    /// [`ClientCore::propagation_headers`]).
+    fn propagate(&self) -> Result<headers::Propagation, PropagationError>;
 
     /// Starts the flow of an incoming request: continues the caller's trace when the
     /// headers carry one, else starts a new trace; records the `HttpRequest` event.
-    pub fn begin_request<'h>(
+    fn begin_request(
         &self,
-        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        remote: Result<RemoteContext, headers::ExtractError>,
+        method: &str,
+        url: &str,
+    ) -> Flow;
+
+    /// Ends the current request's flow: records the `HttpResponse` and, when the request
+    /// continued a caller's trace, returns the `raceway-clock` value to answer with.
+    fn end_request(&self, status: u16, elapsed: Duration) -> Option<String>;
+
+    /// A flow continuing the trace in `headers`, or a new trace when they carry none.
+    fn flow_from_headers<'h>(&self, headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Flow;
+
+    /// A flow continuing a decoded remote context.
+    fn continue_trace(&self, remote: &RemoteContext) -> Flow;
+}
+
+impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
+    fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
+        if self.store.with_flow(f) {
+            return true;
+        }
+        self.store.install_root(&mut || self.tracer.new_trace()) && self.store.with_flow(f)
+    }
+
+    fn tracer(&self) -> &Tracer {
+        &self.tracer
+    }
+
+    fn sink(&self) -> &Arc<Sink> {
+        &self.sink
+    }
+
+    fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn record(&self, kind: EventKind, duration_ns: Option<u64>) -> bool {
+        if !self.config.enabled {
+            return false;
+        }
+        let mut kind = Some(kind);
+        let mut event = None;
+        let found = self.with_flow(&mut |flow| {
+            if let Some(k) = kind.take() {
+                event = Some(self.tracer.record(flow, k, duration_ns));
+            }
+        });
+        match event {
+            Some(e) => {
+                self.sink.emit(e);
+                true
+            }
+            None => {
+                if !found {
+                    self.sink.no_context.fetch_add(1, Ordering::Relaxed);
+                }
+                false
+            }
+        }
+    }
+
+    fn record_in(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) {
+        if self.config.enabled {
+            self.sink.emit(self.tracer.record(flow, kind, duration_ns));
+        }
+    }
+
+    fn lock_event(
+        &self,
+        lock_id: Arc<str>,
+        lock_type: std::borrow::Cow<'static, str>,
+        acquire: bool,
+        location: SourceLocation,
+    ) {
+        let kind = if acquire {
+            EventKind::LockAcquire {
+                lock_id,
+                lock_type,
+                location,
+            }
+        } else {
+            EventKind::LockRelease {
+                lock_id,
+                lock_type,
+                location,
+            }
+        };
+        self.record(kind, None);
+    }
+
+    fn propagate(&self) -> Result<headers::Propagation, PropagationError> {
+        if !self.config.enabled {
+            return Err(PropagationError::Disabled);
+        }
+        let mut out = None;
+        self.with_flow(&mut |flow| out = Some(self.tracer.propagate(flow)));
+        let prop = out.ok_or(PropagationError::NoContext)?;
+        self.sink.send_soon();
+        Ok(prop)
+    }
+
+    fn begin_request(
+        &self,
+        remote: Result<RemoteContext, headers::ExtractError>,
         method: &str,
         url: &str,
     ) -> Flow {
-        let mut flow = match headers::extract(headers) {
+        let mut flow = match remote {
             Ok(remote) => self.tracer.continue_trace(&remote),
             Err(_) => self.tracer.new_trace(),
         };
@@ -698,9 +791,7 @@ impl<S: ContextStore> ClientCore<S> {
         flow
     }
 
-    /// Ends the current request's flow: records the `HttpResponse` and, when the request
-    /// continued a caller's trace, returns the `raceway-clock` value to answer with.
-    pub fn end_request(&self, status: u16, elapsed: Duration) -> Option<String> {
+    fn end_request(&self, status: u16, elapsed: Duration) -> Option<String> {
         if !self.config.enabled {
             return None;
         }
@@ -728,49 +819,24 @@ impl<S: ContextStore> ClientCore<S> {
         header
     }
 
-    /// A root flow of a new trace (for a thread, a job, a test).
-    pub fn new_flow(&self) -> Flow {
-        self.tracer.new_trace()
-    }
-
-    /// A flow continuing the trace in `headers`, or a new trace when they carry none.
-    pub fn flow_from_headers<'h>(&self, headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Flow {
+    fn flow_from_headers<'h>(&self, headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Flow {
         match headers::extract(headers) {
             Ok(remote) => self.tracer.continue_trace(&remote),
             Err(_) => self.tracer.new_trace(),
         }
     }
 
-    /// A flow continuing a decoded remote context.
-    pub fn continue_trace(&self, remote: &RemoteContext) -> Flow {
+    fn continue_trace(&self, remote: &RemoteContext) -> Flow {
         self.tracer.continue_trace(remote)
-    }
-
-    /// The trace the current flow belongs to, if there is a current flow. Unlike the
-    /// `track_*` methods it never creates a flow.
-    pub fn current_trace_id(&self) -> Option<crate::ids::TraceId> {
-        let mut out = None;
-        self.store.with_flow(&mut |flow| out = Some(flow.trace_id()));
-        out
-    }
-
-    /// The race report of the local analyser so far.
-    pub fn races(&self) -> RaceReport {
-        self.sink.races()
-    }
-
-    /// All counters (recording side and exporter).
-    pub fn stats(&self) -> Stats {
-        self.sink.stats()
     }
 }
 
-/// Decodes the `raceway-clock` of a response, if it has a valid one.
+/// Decodes the `raceway-clock` of a response (names in any casing), with the rules of
+/// [`ClockHeader::from_header_map`]: absent, repeated or invalid gives `None`.
 pub fn response_clock<'h>(headers: impl IntoIterator<Item = (&'h str, &'h str)>) -> Option<ClockHeader> {
-    headers
-        .into_iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(headers::RACEWAY_CLOCK))
-        .and_then(|(_, v)| ClockHeader::decode(v).ok())
+    headers::response_clock(headers.into_iter().map(|(k, v)| (k, v.as_bytes())))
+        .ok()
+        .flatten()
 }
 
 /// Normalises the lock type spellings of the published crate (`RwLock-Read`) to the
@@ -793,38 +859,34 @@ impl<S: ContextStore> crate::sync::LockTracker for ClientCore<S> {
         acquire: bool,
         location: SourceLocation,
     ) {
-        ClientCore::lock_event(self, lock_id, lock_type, acquire, location);
+        AdapterApi::lock_event(self, lock_id, lock_type, acquire, location);
     }
 }
 
-/// What every adapter's `RacewayClient` has in common, written once: `Deref` to its
-/// [`ClientCore`] (the whole `track_*` API), `Debug`, [`LockTracker`](crate::sync::LockTracker)
-/// (so tracked locks record through the client), `init_error`, and the published
-/// constructors (`new`, `new_with_auth`, `new_with_api_key`, `with_module`, `local`,
-/// `from_env`) as inherent functions.
+/// The published constructors (`new`, `new_with_auth`, `new_with_api_key`, `with_module`,
+/// `local`, `from_env`, `from_config`) as inherent functions of an adapter's
+/// `RacewayClient`, plus its `Deref` to [`ClientHandle`](crate::lifecycle::ClientHandle),
+/// `Debug` and [`LockTracker`](crate::sync::LockTracker).
 ///
-/// For a `$client` struct with a field `inner` that dereferences to a value with fields
-/// `core: ClientCore<$store>`, `exporter: Option<_>` and `init_error: Option<ConfigError>`,
-/// and with the adapter's own
-/// `fn build(endpoint: &str, service_name: &str, api_key: Option<&str>, module: Option<&str>) -> Self`
-/// (usually over [`Config::for_client_with`]) and
-/// `fn from_config(config: Config) -> Result<Self, ConfigError>`.
+/// A macro because nothing else can give another crate's type inherent constructors: the
+/// published README calls `RacewayClient::new(..)` with no trait in scope. Everything the
+/// constructors do is [`ClientHandle::build`](crate::lifecycle::ClientHandle::build) and
+/// [`ClientHandle::from_config`](crate::lifecycle::ClientHandle::from_config); the adapter
+/// writes `pub struct RacewayClient { handle: ClientHandle<Store> }` and invokes
+/// `adapter_client!(RacewayClient, Store, drop_policy_expr)`.
 #[macro_export]
-macro_rules! adapter_client_impls {
-    ($client:ty, $store:ty) => {
+macro_rules! adapter_client {
+    ($client:ident, $store:ty, $policy:expr) => {
         impl ::core::fmt::Debug for $client {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct("RacewayClient")
-                    .field("core", &self.inner.core)
-                    .field("exporting", &self.inner.exporter.is_some())
-                    .finish()
+                ::core::fmt::Debug::fmt(&self.handle, f)
             }
         }
 
         impl ::core::ops::Deref for $client {
-            type Target = $crate::client::ClientCore<$store>;
+            type Target = $crate::lifecycle::ClientHandle<$store>;
             fn deref(&self) -> &Self::Target {
-                &self.inner.core
+                &self.handle
             }
         }
 
@@ -836,19 +898,62 @@ macro_rules! adapter_client_impls {
                 acquire: bool,
                 location: $crate::SourceLocation,
             ) {
-                self.inner
-                    .core
-                    .lock_event(lock_id, lock_type, acquire, location);
+                $crate::sync::LockTracker::lock_event(&self.handle, lock_id, lock_type, acquire, location);
             }
         }
 
         impl $client {
+            fn build(
+                endpoint: &str,
+                service_name: &str,
+                api_key: Option<&str>,
+                module: Option<&str>,
+            ) -> Self {
+                let handle = $crate::lifecycle::ClientHandle::build(
+                    endpoint,
+                    service_name,
+                    api_key,
+                    module,
+                    <$store>::default(),
+                    $policy,
+                );
+                $client { handle }
+            }
+
+            /// A client from a full configuration; fails on an unusable endpoint or key (an
+            /// `https://` endpoint without the `rustls` feature is
+            /// [`ConfigError::TlsNotEnabled`](raceway_proto::config::ConfigError::TlsNotEnabled)).
+            pub fn from_config(
+                config: $crate::config::Config,
+            ) -> ::core::result::Result<Self, $crate::config::ConfigError> {
+                let handle =
+                    $crate::lifecycle::ClientHandle::from_config(config, <$store>::default(), $policy)?;
+                Ok($client { handle })
+            }
+
+            /// A client from a configuration and a sender of your own (an in-memory one in
+            /// tests, another HTTP client). The sender runs on the exporter's thread and may
+            /// block.
+            pub fn with_sender(
+                config: $crate::config::Config,
+                sender: ::std::boxed::Box<dyn $crate::boundary::Sender + Send>,
+            ) -> Self {
+                let handle = $crate::lifecycle::ClientHandle::with_sender(
+                    config,
+                    <$store>::default(),
+                    Some(sender),
+                    $policy,
+                );
+                $client { handle }
+            }
+
             /// A client sending to `endpoint` as `service_name` (module `app`). The API key,
             /// the instance id and the rest come from the environment when set (see
             /// [`raceway_proto::config`]). An empty endpoint keeps events for the local
             /// analyser; an unusable one (an `https://` endpoint without the `rustls`
-            /// feature, say) is reported on stderr and in [`Self::init_error`], and events
-            /// are kept for the local analyser instead.
+            /// feature, say) is reported through the `log` facade and in
+            /// [`init_error`](raceway_proto::lifecycle::ClientHandle::init_error), and
+            /// events are kept for the local analyser instead.
             pub fn new(endpoint: &str, service_name: &str) -> Self {
                 Self::build(endpoint, service_name, None, None)
             }
@@ -873,7 +978,7 @@ macro_rules! adapter_client_impls {
             }
 
             /// A client that keeps events for the local analyser
-            /// ([`raceway_proto::client::ClientCore::races`]) and sends nothing.
+            /// ([`races`](raceway_proto::client::ClientCore::races)) and sends nothing.
             pub fn local(service_name: &str) -> Self {
                 Self::build("", service_name, None, None)
             }
@@ -883,42 +988,6 @@ macro_rules! adapter_client_impls {
             pub fn from_env() -> ::core::result::Result<Self, $crate::config::ConfigError> {
                 Self::from_config($crate::config::Config::from_env()?)
             }
-
-            /// The configuration error that made this client fall back to local analysis,
-            /// if any.
-            pub fn init_error(&self) -> ::core::option::Option<&$crate::config::ConfigError> {
-                self.inner.init_error.as_ref()
-            }
         }
-    };
-}
-
-/// Declares an adapter's `FlushError`: why a flush or shutdown did not complete
-/// (`Timeout`, `NotRunning`), with `Display` and `std::error::Error`. Each adapter has a
-/// type of its own, declared once here.
-#[macro_export]
-macro_rules! flush_error {
-    () => {
-        /// Why a flush or shutdown did not complete.
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        #[non_exhaustive]
-        pub enum FlushError {
-            /// The timeout passed first; what is left stays queued (flush) or was dropped and
-            /// counted (shutdown).
-            Timeout,
-            /// The exporter is not running (already shut down, or could not start).
-            NotRunning,
-        }
-
-        impl ::core::fmt::Display for FlushError {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_str(match self {
-                    FlushError::Timeout => "timed out before every event was sent",
-                    FlushError::NotRunning => "the exporter is not running",
-                })
-            }
-        }
-
-        impl ::std::error::Error for FlushError {}
     };
 }

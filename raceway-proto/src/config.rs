@@ -228,14 +228,16 @@ impl Config {
         let mut config = match config.clone().fill_from_env(false) {
             Ok(c) => c,
             Err(e) => {
-                std::eprintln!("raceway: ignoring the environment: {e}");
+                crate::diag::warn(format_args!("ignoring the environment: {e}"));
                 config
             }
         };
         match config.validate(tls) {
             Ok(()) => (config, None),
             Err(e) => {
-                std::eprintln!("raceway: {e}; events are kept for the local analyser instead");
+                crate::diag::warn(format_args!(
+                    "{e}; events are kept for the local analyser instead"
+                ));
                 config.endpoint = None;
                 (config, Some(e))
             }
@@ -258,7 +260,9 @@ impl Config {
         match config.make_sender(make_sender) {
             Ok(sender) => (config, sender, error),
             Err(e) => {
-                std::eprintln!("raceway: {e}; events are kept for the local analyser instead");
+                crate::diag::warn(format_args!(
+                    "{e}; events are kept for the local analyser instead"
+                ));
                 config.endpoint = None;
                 (config, None, Some(e))
             }

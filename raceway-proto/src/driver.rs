@@ -1,14 +1,14 @@
 //! The export loop's logic, shared by every adapter: the [`Exporter`] state machine fed
 //! from a client's [`Sink`].
 //!
-//! An adapter's background task (a tokio task, a thread) only does what is specific to
-//! it: wait, and send. Its loop is:
+//! [`crate::background`] runs it on the exporter thread, whose loop is:
 //!
 //! ```text
 //! loop {
 //!     match driver.step(now()) {
 //!         Step::Send { id, body } => {
-//!             let outcome = sender.send(body);          // blocking or awaited
+//!             let outcome = sender.send(&body);
+//!             driver.recycle(body);
 //!             driver.handle_outcome(id, outcome, now());
 //!         }
 //!         Step::Wait { until } => wait for a wake, a command, or `until`,
@@ -51,6 +51,9 @@ pub struct ExportDriver {
     exporter: Exporter,
     sink: Arc<Sink>,
     scratch: Vec<Event>,
+    /// The body buffer, lent out with [`Step::Send`] and given back with
+    /// [`ExportDriver::recycle`], so steady-state sending allocates no bodies.
+    spare: Vec<u8>,
     body_capacity: usize,
     shutting_down: bool,
 }
@@ -63,6 +66,7 @@ impl ExportDriver {
             exporter: Exporter::new(config, now),
             sink,
             scratch: Vec::new(),
+            spare: Vec::new(),
             body_capacity,
             shutting_down: false,
         }
@@ -98,12 +102,17 @@ impl ExportDriver {
                 return Step::Finished;
             }
         }
-        let mut body = Vec::with_capacity(self.body_capacity);
+        let mut body = core::mem::take(&mut self.spare);
+        body.clear();
+        body.reserve(self.body_capacity);
         let step = match self.exporter.poll_transmit(now, &mut body) {
             Some(t) => Step::Send { id: t.id, body },
-            None => Step::Wait {
-                until: self.exporter.poll_timeout(),
-            },
+            None => {
+                self.spare = body;
+                Step::Wait {
+                    until: self.exporter.poll_timeout(),
+                }
+            }
         };
         self.publish();
         step
@@ -118,6 +127,13 @@ impl ExportDriver {
             self.sink.drain(queued, &mut self.scratch);
             self.exporter
                 .handle_events(core::mem::take(&mut self.scratch), now);
+        }
+    }
+
+    /// Gives a sent body's buffer back for the next one.
+    pub fn recycle(&mut self, body: Vec<u8>) {
+        if body.capacity() > self.spare.capacity() {
+            self.spare = body;
         }
     }
 

@@ -14,12 +14,19 @@
 //!
 //! With `std`, it also holds what every adapter shares, so the adapters stay thin:
 //! [`client`] (the `track_*` API over any context store, and the sink), [`config`]
-//! (environment variables), [`driver`] (the export loop's logic), [`sync`] (tracked
-//! `std::sync` locks) and [`system`] (default wall clock and id generator).
+//! (environment variables), [`driver`] (the export loop's logic), [`background`] (the
+//! exporter thread that runs it, with flush and shutdown barriers), [`lifecycle`] (a
+//! client built, flushed, shut down and dropped), [`sync`] (tracked `std::sync` locks),
+//! [`system`] (default wall clock and id generator) and, with `ureq`, [`transport`] (the
+//! HTTP sender every adapter uses).
 //!
 //! # Features
 //! - `std` (default): fast default id generator and wall clock.
 //! - `http`: `http::HeaderMap` adapters for the header codecs.
+//! - `ureq`: the blocking HTTP sender ([`transport::UreqSender`]) the exporter thread uses.
+//! - `rustls`: `https://` endpoints for that sender.
+//! - `log`: diagnostics (an unusable configuration, the first dropped event, a refused
+//!   API key) through the `log` facade; without it they are only counted in `stats()`.
 #![no_std]
 #![warn(missing_docs)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
@@ -29,12 +36,16 @@ extern crate alloc;
 extern crate std;
 
 pub mod analysis;
+#[cfg(feature = "std")]
+pub mod background;
 pub mod boundary;
 #[cfg(feature = "std")]
 pub mod client;
 pub mod clock;
 #[cfg(feature = "std")]
 pub mod config;
+#[cfg(feature = "std")]
+mod diag;
 #[cfg(feature = "std")]
 pub mod driver;
 pub mod encode;
@@ -44,16 +55,33 @@ pub mod flow;
 pub mod headers;
 pub mod ids;
 #[cfg(feature = "std")]
+pub mod lifecycle;
+#[cfg(feature = "std")]
 pub mod sync;
 #[cfg(feature = "std")]
 pub mod system;
 pub mod time;
+#[cfg(feature = "ureq")]
+pub mod transport;
 
 pub use clock::{ClockOrdering, VectorClock};
 pub use event::{AccessType, Event, EventKind, MemoryOrdering, Metadata, SourceLocation};
 pub use flow::{Flow, FlowEnd, Service, Tracer};
 pub use ids::{EventId, IdGenerator, SpanId, TraceId};
 pub use time::{Instant, Timestamp, WallClock};
+
+/// The public names every adapter re-exports, the same in each
+/// (`pub use raceway_proto::api::*;`): an adapter adds only its own on top.
+#[cfg(feature = "std")]
+pub mod api {
+    pub use crate::analysis::{Race, RaceReport};
+    pub use crate::background::FlushError;
+    pub use crate::client::{ClientCore, CoreStats, IntoAccessType, PropagationError, SharedAnalyzer, Stats};
+    pub use crate::config::{Config, ConfigError};
+    pub use crate::export::ExportStats;
+    pub use crate::lifecycle::ClientHandle;
+    pub use crate::{AccessType, Flow, FlowEnd, MemoryOrdering};
+}
 
 pub use analysis::{Analyzer, AnalyzerConfig, Race, RaceReport};
 pub use encode::{BatchEncoder, EncodeSummary};

@@ -1,5 +1,5 @@
 //! The event model and the batch encoder against the server's own fixtures
-//! (`shared/wire/fixtures`): what the server accepted must round-trip, what it refused
+//! (`tests/data/`, copied from the project's shared wire fixtures): what the server accepted must round-trip, what it refused
 //! must not decode.
 
 use raceway_proto::encode::{BatchEncoder, DEFAULT_MAX_BODY_BYTES};
@@ -8,12 +8,9 @@ use serde_json::Value;
 
 const ACCEPTED: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/wire/fixtures/accepted-batch.json"
+    "/tests/data/accepted-batch.json"
 ));
-const REJECTED: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/wire/fixtures/rejected.json"
-));
+const REJECTED: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rejected.json"));
 
 #[derive(serde::Deserialize)]
 struct Body {

@@ -1,4 +1,4 @@
-//! The Python SDK's header vectors (`shared/vectors/python-sdk-headers.json`), both ways:
+//! The Python SDK's header vectors (`tests/data/python-sdk-headers.json`, copied from the project's shared facts), both ways:
 //! headers built here from the same inputs are byte-identical, and headers the Python SDK
 //! built parse to what that SDK parses out of them.
 
@@ -8,14 +8,13 @@ use raceway_proto::headers::{extract, ClockHeader, Propagation, TraceState};
 use raceway_proto::{SpanId, TraceId, VectorClock};
 use serde_json::Value;
 
-const VECTORS: &str = concat!(
+const VECTORS: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/python-sdk-headers.json"
-);
+    "/tests/data/python-sdk-headers.json"
+));
 
 fn vectors() -> Value {
-    let text = std::fs::read_to_string(VECTORS).unwrap_or_else(|e| panic!("reading {VECTORS}: {e}"));
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(VECTORS).unwrap()
 }
 
 fn clock(v: &Value) -> VectorClock {

@@ -65,15 +65,14 @@
 //! `Service` wrapper ([`RacewayClient::hyper_service`]): hyper is well kept, owns no
 //! runtime and runs on async-std or smol through `smol-hyper`'s `futures-io` adapter.
 //!
-//! **Exporter: a thread of its own with a blocking `ureq` sender.** The core's export
-//! loop ([`raceway_proto::driver`]) runs on a dedicated OS thread
-//! ([`raceway_blocking::ExporterThread`], shared with `raceway-blocking`) with [`UreqSender`]
-//! (one ureq 3 `Agent`: keep-alive, connect and request timeouts, auth headers,
-//! `Retry-After`, at most 64 KiB of a response read). It never blocks or depends on the
-//! application's executor, so it works with async-std, smol or none, and a client can be
-//! made outside any executor and shut down from inside one. Flush and shutdown are
-//! barriers answered on a `futures` oneshot (awaitable anywhere, bounded by an `async-io`
-//! timer) or a std channel with a timeout (the blocking forms).
+//! **Exporter: the core's, on a thread of its own.** The export loop
+//! ([`raceway_proto::driver`]) runs on a dedicated OS thread
+//! ([`raceway_proto::background`], the same for every adapter) with the core's blocking
+//! `UreqSender` (keep-alive, connect and request timeouts, auth headers, `Retry-After`).
+//! It never blocks or depends on the application's executor, so it works with async-std,
+//! smol or none, and a client can be made outside any executor and shut down from inside
+//! one. Flush and shutdown are barriers awaitable on any executor (bounded by an
+//! `async-io` timer), or blocking with a timeout.
 //!
 //! # Features
 //! - `async-std` (default): [`RacewayClient::spawn`] and [`TrackedJoinHandle`].
@@ -89,19 +88,12 @@ mod serve;
 mod spawn;
 mod sync;
 
-pub use client::{FlushError, RacewayClient};
+pub use client::RacewayClient;
 pub use context::{RacewayContext, ThreadLocalStore};
 #[cfg(feature = "hyper")]
 pub use hyper_service::RacewayHyperService;
-pub use raceway_blocking::UreqSender;
-pub use raceway_proto::analysis::{Race, RaceReport};
-pub use raceway_proto::client::{CoreStats, PropagationError, Stats};
-pub use raceway_proto::config::{Config, ConfigError};
-pub use raceway_proto::export::ExportStats;
-pub use raceway_proto::{AccessType, FlowEnd, MemoryOrdering};
-pub use serve::{
-    header_pairs, insert_clock_header, ResponseHeaders, ResponseStatus, ServeHttp, ServeRequest,
-};
+pub use raceway_proto::api::*;
+pub use serve::{insert_clock_header, ResponseHeaders, ResponseStatus, ServeHttp, ServeRequest};
 pub use spawn::Instrumented;
 #[cfg(feature = "async-std")]
 pub use spawn::TrackedJoinHandle;

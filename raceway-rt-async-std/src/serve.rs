@@ -16,7 +16,8 @@ use std::time::Instant;
 use http::header::HeaderValue;
 use http::HeaderMap;
 use pin_project::pin_project;
-use raceway_proto::headers::RACEWAY_CLOCK;
+use raceway_proto::client::AdapterApi as _;
+use raceway_proto::headers::{extract_from_header_map, RACEWAY_CLOCK};
 use raceway_proto::Flow;
 
 use crate::context::Installed;
@@ -54,14 +55,6 @@ impl<T: ResponseStatus, E> ResponseStatus for Result<T, E> {
             Err(_) => 500,
         }
     }
-}
-
-/// Headers of an `http::HeaderMap` as the `(&str, &str)` pairs the core reads (values that
-/// are not visible ASCII are skipped).
-pub fn header_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
 }
 
 /// Sets the `raceway-clock` response header, when there is one to send.
@@ -136,7 +129,7 @@ impl RacewayClient {
         F: Future,
         F::Output: ResponseStatus,
     {
-        let flow = self.begin_request(headers, method, path);
+        let flow = self.begin_request(raceway_proto::headers::extract(headers), method, path);
         ServeRequest {
             handler,
             flow: Some(flow),
@@ -155,17 +148,18 @@ impl RacewayClient {
         Fut::Output: ResponseStatus + ResponseHeaders,
     {
         let (parts, body) = request.into_parts();
-        let flow = self.begin_request(
-            header_pairs(&parts.headers),
-            parts.method.as_str(),
-            parts.uri.path(),
-        );
+        let remote = extract_from_header_map(&parts.headers);
+        let mut flow = Some(self.begin_request(remote, parts.method.as_str(), parts.uri.path()));
         let start = Instant::now();
-        let handler = handler(http::Request::from_parts(parts, body));
+        // The handler itself (not only its future) runs in the request's flow.
+        let handler = {
+            let _installed = Installed::new(&mut flow);
+            handler(http::Request::from_parts(parts, body))
+        };
         ServeHttp {
             inner: ServeRequest {
                 handler,
-                flow: Some(flow),
+                flow,
                 client: self.clone(),
                 start,
             },

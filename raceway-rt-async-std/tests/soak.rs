@@ -29,7 +29,7 @@ fn soak_async_std() {
     async_std::task::block_on(client.in_new_trace(async {
         for i in 0..n {
             client.track_state_change("soak", None::<u64>, i, "Write");
-            soak.tick(i, || client.sink().queued());
+            soak.tick(i, || client.queued());
         }
     }));
     let flushed = client.flush_blocking(Duration::from_secs(120));

@@ -14,6 +14,7 @@
 //! `cargo bench -p raceway-rt-tokio --bench e2e`
 #![allow(missing_docs)]
 
+use raceway_proto::client::AdapterApi as _;
 use std::alloc::System;
 use std::time::{Duration, Instant};
 

@@ -36,21 +36,14 @@
 
 mod client;
 mod context;
-mod exporter;
 mod middleware;
-mod sender;
 mod spawn;
 mod sync;
 
-pub use client::{FlushError, RacewayClient};
+pub use client::RacewayClient;
 pub use context::{RacewayContext, TaskLocalStore, RACEWAY_CONTEXT};
 pub use middleware::{PropagateLayer, PropagateService, RacewayLayer, RacewayService};
-pub use raceway_proto::analysis::{Race, RaceReport};
-pub use raceway_proto::client::{CoreStats, PropagationError, SharedAnalyzer, Stats};
-pub use raceway_proto::config::{Config, ConfigError};
-pub use raceway_proto::export::ExportStats;
-pub use raceway_proto::{AccessType, MemoryOrdering};
-pub use sender::HyperSender;
+pub use raceway_proto::api::*;
 pub use spawn::{Instrumented, TrackedJoinHandle};
 pub use sync::{
     AsyncTrackedGuard, AsyncTrackedMutex, AsyncTrackedRwLock, TrackedMutex, TrackedMutexGuard, TrackedRwLock,

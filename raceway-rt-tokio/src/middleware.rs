@@ -11,7 +11,8 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::header::HeaderValue;
-use raceway_proto::headers::RACEWAY_CLOCK;
+use raceway_proto::client::AdapterApi as _;
+use raceway_proto::headers::{extract_from_header_map, RACEWAY_CLOCK};
 use tower::{Layer, Service};
 
 use crate::context::{RacewayContext, RACEWAY_CONTEXT};
@@ -33,11 +34,8 @@ where
     if !client.is_enabled() {
         return respond.await;
     }
-    let pairs = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)));
-    let flow = client.begin_request(pairs, parts.method.as_str(), parts.uri.path());
+    let remote = extract_from_header_map(&parts.headers);
+    let flow = client.begin_request(remote, parts.method.as_str(), parts.uri.path());
     let start = Instant::now();
     let ctx = RefCell::new(RacewayContext::from_flow(flow));
     RACEWAY_CONTEXT

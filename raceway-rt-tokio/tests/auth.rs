@@ -83,5 +83,5 @@ fn key_that_cannot_be_a_header_falls_back_to_local_analysis() {
         client.init_error(),
         Some(&raceway_rt_tokio::ConfigError::InvalidApiKey)
     );
-    assert!(!client.sink().is_exporting());
+    assert!(!client.is_exporting());
 }

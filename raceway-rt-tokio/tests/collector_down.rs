@@ -23,7 +23,7 @@ async fn events_recorded_while_the_collector_is_down_arrive_exactly_once_after_r
     assert!(stats.export.retried >= 2, "connection errors retried: {stats:?}");
     assert_eq!(stats.export.sent, 0);
     assert_eq!(stats.export.dropped(), 0, "{stats:?}");
-    assert_eq!(stats.core.dropped_queue_full, 0);
+    assert_eq!(stats.export.dropped_queue_full, 0);
     // A flush while it is down times out and keeps the events.
     assert_eq!(
         client.flush(Duration::from_millis(100)).await,
@@ -58,7 +58,7 @@ async fn events_recorded_while_the_collector_is_down_arrive_exactly_once_after_r
     let stats = client.stats();
     assert_eq!(stats.export.sent, N as u64);
     assert_eq!(stats.export.dropped(), 0, "{stats:?}");
-    assert_eq!(stats.core.dropped_queue_full, 0);
+    assert_eq!(stats.export.dropped_queue_full, 0);
     client.shutdown_async(Duration::from_secs(5)).await.unwrap();
     assert_eq!(collector.event_count(), N, "nothing sent twice at shutdown");
 }
@@ -84,7 +84,7 @@ async fn beyond_the_queue_capacity_events_are_dropped_and_counted_the_rest_arriv
         "accepted {accepted}"
     );
     assert_eq!(stats.export.dropped_queue_full, N - accepted);
-    assert_eq!(stats.core.dropped_queue_full, N - accepted);
+    assert_eq!(stats.export.dropped_queue_full, N - accepted);
 
     collector.restart().unwrap();
     client.flush(Duration::from_secs(10)).await.expect("delivered");

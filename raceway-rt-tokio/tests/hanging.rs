@@ -3,6 +3,7 @@
 
 mod common;
 
+use raceway_proto::client::AdapterApi as _;
 use std::time::{Duration, Instant};
 
 use raceway_rt_tokio::{FlushError, RacewayClient};

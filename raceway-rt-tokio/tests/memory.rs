@@ -66,7 +66,6 @@ fn a_million_events_with_the_collector_down_keep_memory_bounded() {
     );
 
     assert_eq!(stats.core.recorded, EVENTS);
-    assert_eq!(stats.core.dropped_queue_full, stats.export.dropped_queue_full);
     // The queue filled to its capacity, plus what the exporter took out of it (at most
     // `max_pending_batches` batches, held while the connection fails); the rest dropped.
     assert!(accepted >= CAPACITY as u64, "accepted {accepted}");

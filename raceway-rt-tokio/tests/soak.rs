@@ -36,7 +36,7 @@ fn soak_tokio() {
         for i in 0..n {
             client.track_state_change("soak", None::<u64>, i, "Write");
             // Pacing sleeps the thread that drives this future (block_on's), never a worker.
-            soak.tick(i, || client.sink().queued());
+            soak.tick(i, || client.queued());
         }
     }));
     let flushed = client.flush_blocking(Duration::from_secs(120));

@@ -11,12 +11,9 @@ use serde_json::Value;
 
 const ACCEPTED: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/wire/fixtures/accepted-batch.json"
+    "/tests/data/accepted-batch.json"
 ));
-const REJECTED: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/wire/fixtures/rejected.json"
-));
+const REJECTED: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rejected.json"));
 
 /// A fresh agent (no pooled connection survives a collector restart) that returns 4xx/5xx
 /// as responses.

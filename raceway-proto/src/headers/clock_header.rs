@@ -138,6 +138,28 @@ struct WireIn {
     event_id: Option<String>,
 }
 
+/// `json` with every non-ASCII character written as `\uXXXX` (UTF-16, lowercase hex), as
+/// Python's `json.dumps` writes it by default: the Python SDK's headers, byte for byte.
+/// Outside strings JSON is ASCII, so only string contents change, and they decode the same.
+fn ascii_escaped(json: &str) -> alloc::borrow::Cow<'_, str> {
+    use core::fmt::Write as _;
+    if json.is_ascii() {
+        return alloc::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    alloc::borrow::Cow::Owned(out)
+}
+
 impl ClockHeader {
     /// Appends the header value (`v1;…`) to `out`.
     pub fn encode(&self, out: &mut String) {
@@ -151,9 +173,9 @@ impl ClockHeader {
             event_id: self.event_id,
         };
         // Serializing this struct cannot fail: every field is a string, number or list.
-        let json = serde_json::to_vec(&wire).unwrap_or_default();
+        let json = serde_json::to_string(&wire).unwrap_or_default();
         out.push_str(CLOCK_V1_PREFIX);
-        URL_SAFE_NO_PAD.encode_string(&json, out);
+        URL_SAFE_NO_PAD.encode_string(ascii_escaped(&json).as_bytes(), out);
     }
 
     /// The header value (`v1;…`).

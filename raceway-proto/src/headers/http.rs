@@ -2,19 +2,13 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{
-    ClockHeader, ClockHeaderError, ExtractError, HeaderCollector, Propagation, RemoteContext, RACEWAY_CLOCK,
-};
+use super::{ClockHeader, ClockHeaderError, ExtractError, Propagation, RemoteContext, RACEWAY_CLOCK};
 
 /// Reads a [`RemoteContext`] from request headers, with the rules of [`super::extract`].
 ///
 /// A value that is not visible ASCII makes its header invalid; it never panics.
 pub fn extract_from_header_map(map: &HeaderMap) -> Result<RemoteContext, ExtractError> {
-    let mut c = HeaderCollector::default();
-    for (name, value) in map {
-        c.add(name.as_str(), value.to_str().ok());
-    }
-    c.finish()
+    super::extract_bytes(map.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
 }
 
 impl Propagation {
@@ -43,15 +37,7 @@ impl ClockHeader {
 
     /// Reads the `raceway-clock` header of a response: `Ok(None)` when absent.
     pub fn from_header_map(map: &HeaderMap) -> Result<Option<Self>, ClockHeaderError> {
-        let mut values = map.get_all(RACEWAY_CLOCK).iter();
-        let Some(first) = values.next() else {
-            return Ok(None);
-        };
-        if values.next().is_some() {
-            return Err(ClockHeaderError::Repeated);
-        }
-        let s = first.to_str().map_err(|_| ClockHeaderError::NotVisibleAscii)?;
-        Self::decode(s).map(Some)
+        super::response_clock(map.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
     }
 }
 

@@ -211,11 +211,57 @@ pub fn extract<'n, 'v, I>(headers: I) -> Result<RemoteContext, ExtractError>
 where
     I: IntoIterator<Item = (&'n str, &'v str)>,
 {
+    extract_bytes(headers.into_iter().map(|(k, v)| (k, v.as_bytes())))
+}
+
+/// [`extract`] over raw header values, as every HTTP framework holds them: the one
+/// function that turns request headers into a remote context, for every adapter.
+///
+/// A value that is not visible ASCII (a byte outside `0x20..=0x7e`, other than a tab)
+/// makes its header invalid, exactly as a malformed value does: it is never skipped, so
+/// a repeat is still seen as a repeat.
+pub fn extract_bytes<'n, 'v, I>(headers: I) -> Result<RemoteContext, ExtractError>
+where
+    I: IntoIterator<Item = (&'n str, &'v [u8])>,
+{
     let mut c = HeaderCollector::default();
     for (name, value) in headers {
-        c.add(name, Some(value));
+        c.add(name, visible_ascii(value));
     }
     c.finish()
+}
+
+/// Reads the `raceway-clock` of a response (names in any casing): `Ok(None)` when absent;
+/// a repeated header or a value that is not visible ASCII is an error, as a malformed one is.
+pub fn response_clock<'n, 'v, I>(headers: I) -> Result<Option<ClockHeader>, ClockHeaderError>
+where
+    I: IntoIterator<Item = (&'n str, &'v [u8])>,
+{
+    let mut found = None;
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case(RACEWAY_CLOCK) {
+            if found.is_some() {
+                return Err(ClockHeaderError::Repeated);
+            }
+            found = Some(value);
+        }
+    }
+    match found {
+        None => Ok(None),
+        Some(v) => {
+            let v = visible_ascii(v).ok_or(ClockHeaderError::NotVisibleAscii)?;
+            ClockHeader::decode(v).map(Some)
+        }
+    }
+}
+
+/// The value as `&str` when it is visible ASCII (what `http::HeaderValue::to_str` accepts).
+fn visible_ascii(value: &[u8]) -> Option<&str> {
+    if value.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        core::str::from_utf8(value).ok()
+    } else {
+        None
+    }
 }
 
 /// Outgoing propagation headers: `traceparent`, `raceway-clock` and, when there is one,

@@ -1,33 +1,43 @@
-//! The background exporter: one OS thread running the core's [`ExportDriver`] loop.
+//! The background exporter every adapter runs: one OS thread running the core's
+//! [`ExportDriver`] loop, and the flush and shutdown barriers answered from it.
 //!
 //! The thread sleeps on a `Condvar` until the next deadline the driver names, a wake from
 //! the sink (a batch is full, a call was propagated), or a request (flush, shutdown). It
-//! sends with a blocking [`Sender`] ([`crate::UreqSender`] by default). Everything else
-//! (batching, retries, backoff, `Retry-After`, splitting, drop counting) is the driver's.
+//! sends with a blocking [`Sender`] (`UreqSender` by default, feature `ureq`) on a second
+//! thread, so that a shutdown can give up on a send stuck on a hanging server at its
+//! deadline. Everything else (batching, retries, backoff, `Retry-After`, splitting, drop
+//! counting) is the driver's.
 //!
 //! A thread of its own, with no executor in it, means the exporter works whatever the
-//! application runs: plain threads, async-std, smol, several executors, or none.
-//! `raceway-rt-async-std` runs this same thread. Flush and shutdown are barriers answered
-//! through an [`ExportReply`] callback, so each caller picks its own channel: a std
-//! channel for a blocked thread ([`ExporterThread::flush`], [`ExporterThread::shutdown`]),
-//! a `futures` oneshot for an awaiting task.
+//! application runs: a tokio runtime (multi- or current-thread), async-std, smol, plain
+//! threads, several executors, or none, and a shutdown can block on it without deadlocking
+//! the application's runtime. Flush and shutdown are barriers answered through an
+//! [`ExportReply`] callback, so each caller picks its own way to wait: blocking
+//! ([`ExporterThread::flush`], [`ExporterThread::shutdown`]) or a [`Barrier`] future that
+//! any executor can await, raced against that runtime's own timer.
 //!
 //! Requests never block on the thread for longer than the caller's timeout, and a thread
 //! still busy then (a send to a hanging collector) is left to finish on its own: it is
 //! only joined once it said it finished.
 
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use std::boxed::Box;
 use std::mem;
+use std::string::ToString;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as StdInstant};
+use std::vec::Vec;
 
-use raceway_proto::boundary::Sender;
-use raceway_proto::client::Sink;
-use raceway_proto::config::Config;
-use raceway_proto::driver::{ExportDriver, Step};
-use raceway_proto::export::{ExportConfig, FlushTicket, SendOutcome};
-use raceway_proto::system::SystemClock;
+use crate::boundary::Sender;
+use crate::client::Sink;
+use crate::config::Config;
+use crate::driver::{ExportDriver, Step};
+use crate::export::{ExportConfig, FlushTicket, SendOutcome};
+use crate::system::SystemClock;
 
 /// How much longer than its timeout a shutdown waits for the thread to report back.
 pub const SHUTDOWN_MARGIN: Duration = Duration::from_millis(200);
@@ -41,7 +51,27 @@ const IDLE_NAP: Duration = Duration::from_secs(3600);
 /// abandoned events (a shutdown).
 pub type ExportReply = Box<dyn FnOnce(bool) + Send>;
 
-raceway_proto::flush_error!();
+/// Why a flush or shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The timeout passed first; what is left stays queued (flush) or was dropped and
+    /// counted (shutdown).
+    Timeout,
+    /// The exporter is not running (already shut down, or could not start).
+    NotRunning,
+}
+
+impl core::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            FlushError::Timeout => "timed out before every event was sent",
+            FlushError::NotRunning => "the exporter is not running",
+        })
+    }
+}
+
+impl core::error::Error for FlushError {}
 
 #[derive(Default)]
 struct State {
@@ -100,7 +130,7 @@ impl std::fmt::Debug for ExporterThread {
 }
 
 impl ExporterThread {
-    /// Starts the exporter thread for `sink` (a [`raceway_proto::client::ClientCore`]'s),
+    /// Starts the exporter thread for `sink` (a [`crate::client::ClientCore`]'s),
     /// with the export settings and shutdown timeout of `config`. `None` if the OS refuses
     /// a thread.
     pub fn start(sink: Arc<Sink>, sender: Box<dyn Sender + Send>, config: &Config) -> Option<Self> {
@@ -110,7 +140,7 @@ impl ExporterThread {
         let in_thread = shared.clone();
         let export = config.export.clone();
         let thread = std::thread::Builder::new()
-            .name("raceway-exporter".into())
+            .name("raceway-exporter".to_string())
             .spawn(move || run(&in_thread, sink, export, sender))
             .ok()?;
         Some(Self {
@@ -221,6 +251,76 @@ impl Drop for ExporterThread {
     }
 }
 
+/// The answer to a flush or shutdown request, as a future any executor can await (race it
+/// against that runtime's timer for a timeout). Resolves to `Some(done)` with the
+/// exporter's answer, or `None` when the exporter went away without answering.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you .await or poll them"]
+pub struct Barrier {
+    slot: Arc<Mutex<BarrierSlot>>,
+}
+
+#[derive(Debug, Default)]
+struct BarrierSlot {
+    answer: Option<Option<bool>>,
+    waker: Option<Waker>,
+}
+
+/// Calls the barrier's [`ExportReply`] with `None` when it is dropped unanswered.
+struct BarrierReply {
+    slot: Arc<Mutex<BarrierSlot>>,
+    answered: bool,
+}
+
+impl BarrierReply {
+    fn answer(&mut self, answer: Option<bool>) {
+        self.answered = true;
+        let waker = {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.answer = Some(answer);
+            slot.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for BarrierReply {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.answer(None);
+        }
+    }
+}
+
+impl Barrier {
+    /// A barrier and the reply that answers it.
+    pub fn new() -> (ExportReply, Barrier) {
+        let slot = Arc::new(Mutex::new(BarrierSlot::default()));
+        let mut reply = BarrierReply {
+            slot: slot.clone(),
+            answered: false,
+        };
+        (Box::new(move |done| reply.answer(Some(done))), Barrier { slot })
+    }
+}
+
+impl Future for Barrier {
+    type Output = Option<bool>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<bool>> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        match slot.answer {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
 /// A reply into a std channel, for a caller that blocks.
 fn std_reply() -> (ExportReply, mpsc::Receiver<bool>) {
     let (tx, rx) = mpsc::sync_channel(1);
@@ -238,18 +338,21 @@ const SEND_POLL: Duration = Duration::from_millis(50);
 /// The thread that does the blocking sends, so that the exporter itself can give up on a
 /// send at the shutdown deadline (a blocking send cannot be interrupted; a send given up
 /// on finishes, or times out, on this thread, which then ends).
+type Sent = (SendOutcome, Vec<u8>);
+
 struct SendWorker {
-    bodies: mpsc::Sender<(Vec<u8>, mpsc::SyncSender<SendOutcome>)>,
+    bodies: mpsc::Sender<(Vec<u8>, mpsc::SyncSender<Sent>)>,
 }
 
 impl SendWorker {
     fn start(mut sender: Box<dyn Sender + Send>) -> Option<Self> {
-        let (bodies, rx) = mpsc::channel::<(Vec<u8>, mpsc::SyncSender<SendOutcome>)>();
+        let (bodies, rx) = mpsc::channel::<(Vec<u8>, mpsc::SyncSender<Sent>)>();
         std::thread::Builder::new()
-            .name("raceway-sender".into())
+            .name("raceway-sender".to_string())
             .spawn(move || {
                 while let Ok((body, reply)) = rx.recv() {
-                    let _ = reply.try_send(sender.send(&body));
+                    let outcome = sender.send(&body);
+                    let _ = reply.try_send((outcome, body));
                 }
             })
             .ok()?;
@@ -257,7 +360,7 @@ impl SendWorker {
     }
 
     /// Hands `body` to the sending thread; the outcome arrives on the returned channel.
-    fn send(&self, body: Vec<u8>) -> Option<mpsc::Receiver<SendOutcome>> {
+    fn send(&self, body: Vec<u8>) -> Option<mpsc::Receiver<Sent>> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.bodies.send((body, tx)).ok()?;
         Some(rx)
@@ -270,8 +373,8 @@ impl SendWorker {
 fn await_outcome(
     shared: &Shared,
     driver: &mut ExportDriver,
-    rx: &mpsc::Receiver<SendOutcome>,
-    now: &dyn Fn() -> raceway_proto::Instant,
+    rx: &mpsc::Receiver<Sent>,
+    now: &dyn Fn() -> crate::Instant,
 ) -> SendOutcome {
     loop {
         let t = now();
@@ -279,7 +382,10 @@ fn await_outcome(
             .shutdown_deadline()
             .map_or(SEND_POLL, |d| d.saturating_duration_since(t).min(SEND_POLL));
         match rx.recv_timeout(wait) {
-            Ok(outcome) => return outcome,
+            Ok((outcome, body)) => {
+                driver.recycle(body);
+                return outcome;
+            }
             Err(RecvTimeoutError::Disconnected) => return SendOutcome::ConnectionError,
             Err(RecvTimeoutError::Timeout) => {
                 let shutdown = shared.lock().shutdown;

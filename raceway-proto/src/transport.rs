@@ -1,8 +1,8 @@
 //! The blocking HTTP sender: ureq 3 through one shared `Agent`.
 //!
-//! It runs on the exporter's own thread ([`crate::ExporterThread`]), so blocking there
-//! costs the application nothing and needs no executor: the same sender serves plain
-//! threads here and async-std or smol in `raceway-rt-async-std`, which reuses it.
+//! It runs on the exporter's own thread ([`crate::background::ExporterThread`]), so
+//! blocking there costs the application nothing and needs no executor: the same sender
+//! serves every adapter (tokio, async-std and smol, plain threads).
 //! Keep-alive comes from the agent's connection pool; the connect and whole-request
 //! timeouts from [`Config`]; authentication from [`Config::auth_headers`]. 4xx and 5xx
 //! answers are outcomes, not errors (`http_status_as_error(false)`), `Retry-After` is read
@@ -12,11 +12,14 @@
 //! `https://` endpoints go through ureq's rustls support.
 
 use std::io::ErrorKind;
+use std::string::{String, ToString};
 use std::time::Duration;
+use std::vec;
+use std::vec::Vec;
 
-use raceway_proto::boundary::Sender;
-use raceway_proto::config::{Config, ConfigError};
-use raceway_proto::export::{parse_retry_after, SendOutcome};
+use crate::boundary::Sender;
+use crate::config::{Config, ConfigError};
+use crate::export::{parse_retry_after, SendOutcome};
 
 const MAX_RESPONSE_BODY: u64 = 64 * 1024;
 
