@@ -27,6 +27,7 @@ use crate::export::ExportConfig;
 
 /// Everything a client needs to know.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Server URL (`http://host:port`); `None` keeps events for the local analyser.
     pub endpoint: Option<String>,

@@ -21,6 +21,7 @@ use crate::time::Timestamp;
 
 /// One recorded event: what happened, in which flow, and its place in causal order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// This event's id.
     pub id: EventId,
@@ -46,6 +47,7 @@ pub type Tags = BTreeMap<String, String>;
 
 /// Who recorded an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Metadata {
     /// The flow's id: one per logical thread of execution (see [`crate::flow`]).
     pub thread_id: Arc<str>,

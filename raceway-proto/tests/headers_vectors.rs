@@ -143,3 +143,28 @@ fn raceway_clock_wins_and_invalid_parts_fall_back() {
     assert_eq!(ctx.tracestate, None);
     assert_eq!(ctx.clock.len(), 2);
 }
+
+/// The Python SDK writes the `raceway-clock` JSON with `json.dumps`, which escapes every
+/// non-ASCII character as `\uXXXX` (UTF-16, lowercase). The expected value below is what
+/// Python 3's `json.dumps(payload, separators=(",", ":"))` gives for this payload, base64url
+/// without padding.
+#[test]
+fn non_ascii_service_names_are_escaped_like_the_python_sdk() {
+    let service = "caf\u{e9}-\u{1F680}";
+    let own: Arc<str> = Arc::from(format!("{service}#gw-1").as_str());
+    let mut c = VectorClock::default();
+    c.increment(&own);
+    let header = ClockHeader {
+        trace_id: "0af76519-16cd-43dd-8448-eb211c80319c".parse().unwrap(),
+        span_id: "a71dd2f7c2ebe8fe".parse().unwrap(),
+        parent_span_id: Some("b7ad6b7169203331".parse().unwrap()),
+        service: service.to_owned(),
+        instance: "gw-1".to_owned(),
+        clock: c,
+        event_id: None,
+    };
+    let expected = "v1;eyJ0cmFjZV9pZCI6IjBhZjc2NTE5LTE2Y2QtNDNkZC04NDQ4LWViMjExYzgwMzE5YyIsInNwYW5faWQiOiJhNzFkZDJmN2MyZWJlOGZlIiwicGFyZW50X3NwYW5faWQiOiJiN2FkNmI3MTY5MjAzMzMxIiwic2VydmljZSI6ImNhZlx1MDBlOS1cdWQ4M2RcdWRlODAiLCJpbnN0YW5jZSI6Imd3LTEiLCJjbG9jayI6W1siY2FmXHUwMGU5LVx1ZDgzZFx1ZGU4MCNndy0xIiwxXV19";
+    assert_eq!(header.to_header_value(), expected);
+    // and it reads back to the same names
+    assert_eq!(expected.parse::<ClockHeader>().unwrap(), header);
+}
