@@ -135,6 +135,11 @@ impl RacewayClient {
         let (status, body) = handler();
         let raceway_clock = self.end_request(status, start.elapsed());
         drop(guard);
+        if raceway_clock.is_some() {
+            // Causal delivery: this request's events reach the server before the caller
+            // can record what follows the response.
+            self.causal_barrier_blocking();
+        }
         HandledRequest {
             status,
             body,

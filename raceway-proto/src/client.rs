@@ -145,6 +145,8 @@ pub struct Sink {
     export_stats: Mutex<ExportStats>,
     recorded: AtomicU64,
     warned_drop: AtomicBool,
+    /// False after a send failed, until one succeeds: causal waits are skipped meanwhile.
+    healthy: AtomicBool,
     no_context: AtomicU64,
     invalid_access: AtomicU64,
 }
@@ -173,6 +175,7 @@ impl Sink {
             export_stats: Mutex::new(ExportStats::default()),
             recorded: AtomicU64::new(0),
             warned_drop: AtomicBool::new(false),
+            healthy: AtomicBool::new(true),
             no_context: AtomicU64::new(0),
             invalid_access: AtomicU64::new(0),
         }
@@ -249,6 +252,16 @@ impl Sink {
             Some(a) => a.report(),
             None => Analyzer::new().report(),
         }
+    }
+
+    /// For the exporter: whether the last send reached the server and was taken.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    /// True unless the last send failed.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
     }
 
     /// For the exporter: publishes its counters for [`Sink::stats`].

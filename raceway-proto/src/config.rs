@@ -15,6 +15,8 @@
 //! | `RACEWAY_FLUSH_INTERVAL_MS` | longest time an event waits to be sent | 1000 |
 //! | `RACEWAY_TIMEOUT_MS` | HTTP request timeout | 10000 |
 //! | `RACEWAY_SHUTDOWN_TIMEOUT_MS` | how long drop and `shutdown()` wait to drain | 5000 |
+//! | `RACEWAY_CAUSAL_DELIVERY` | send a flow's events before it crosses a service boundary (`true`/`false`) | `true` |
+//! | `RACEWAY_CAUSAL_TIMEOUT_MS` | the longest one crossing waits for that | 1000 |
 //!
 //! Values given in code win over the environment, except `RACEWAY_DISABLED`, which always
 //! applies (a kill switch for operators).
@@ -53,6 +55,16 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// How long `shutdown()` and drop wait to drain.
     pub shutdown_timeout: Duration,
+    /// Causal delivery (on by default): when a flow crosses a service boundary (an outgoing
+    /// call, a response to a caller that propagated its context), what it recorded is on
+    /// the server before the other side can record anything that follows. The server
+    /// orders services by arrival (see the README, "How races are decided"), so without it
+    /// cross-service verdicts depend on timing.
+    pub causal_delivery: bool,
+    /// The longest a boundary crossing waits for that delivery; a server that is down or
+    /// slow costs at most this per crossing (and nothing once a send has failed, until one
+    /// succeeds again).
+    pub causal_timeout: Duration,
     /// A local analyser shared with other clients; when set, this client feeds it (in
     /// addition to exporting, when an endpoint is set).
     pub analyzer: Option<crate::client::SharedAnalyzer>,
@@ -141,6 +153,8 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
             shutdown_timeout: Duration::from_secs(5),
+            causal_delivery: true,
+            causal_timeout: Duration::from_secs(1),
             analyzer: None,
         }
     }
@@ -201,6 +215,12 @@ impl Config {
         }
         if let Some(n) = num_var("RACEWAY_SHUTDOWN_TIMEOUT_MS")? {
             self.shutdown_timeout = Duration::from_millis(n);
+        }
+        if let Some(b) = bool_var("RACEWAY_CAUSAL_DELIVERY")? {
+            self.causal_delivery = b;
+        }
+        if let Some(n) = num_var("RACEWAY_CAUSAL_TIMEOUT_MS")? {
+            self.causal_timeout = Duration::from_millis(n);
         }
         Ok(self)
     }

@@ -139,6 +139,8 @@ impl ExportDriver {
 
     /// Reports how a send went.
     pub fn handle_outcome(&mut self, id: BatchId, outcome: SendOutcome, now: Instant) {
+        let ok = matches!(outcome, SendOutcome::Status { status, .. } if (200..300).contains(&status) && status != 206);
+        self.sink.set_healthy(ok);
         self.exporter.handle_outcome(id, outcome, now);
         self.publish();
     }

@@ -28,10 +28,13 @@ use crate::boundary::{ContextStore, Sender};
 use crate::client::{AdapterApi as _, ClientCore};
 use crate::config::{Config, ConfigError};
 
-/// How a client's drop may wait for its exporter (see the [module docs](self)).
+/// When a client may block the calling thread on its exporter: at drop (see the
+/// [module docs](self)), and for causal delivery when `propagation_headers` or
+/// `inject_headers` are called (see [`ClientHandle::propagation_headers`]).
 #[derive(Debug, Clone, Copy)]
 pub struct DropPolicy {
-    /// True when the dropping thread may block for the shutdown timeout.
+    /// True when the calling thread may block (for the shutdown timeout at drop, for the
+    /// causal timeout when propagating).
     pub may_block: fn() -> bool,
 }
 
@@ -164,6 +167,72 @@ impl<S: ContextStore> ClientHandle<S> {
     /// (`RACEWAY_SHUTDOWN_TIMEOUT_MS`, 5 s by default).
     pub fn shutdown(&self) {
         let _ = self.shutdown_timeout(self.config().shutdown_timeout);
+    }
+
+    /// The causal-delivery wait, when it applies: exporting, `causal_delivery` on, and the
+    /// last send did not fail.
+    fn causal_wait(&self) -> Option<Duration> {
+        let config = self.config();
+        (self.inner.exporter.is_some() && config.causal_delivery && self.sink().is_healthy())
+            .then_some(config.causal_timeout)
+    }
+
+    /// Causal delivery, blocking: waits (at most `causal_timeout`) until what was recorded
+    /// so far is on the server. Adapters call it where a flow crosses a service boundary.
+    pub fn causal_barrier_blocking(&self) {
+        if let Some(t) = self.causal_wait() {
+            let _ = self.flush_blocking(t);
+        }
+    }
+
+    /// Causal delivery, awaited: `timer(wait)` is the runtime's sleep.
+    pub async fn causal_barrier_with<T: Future>(&self, timer: impl FnOnce(Duration) -> T) {
+        if let Some(t) = self.causal_wait() {
+            let _ = self.flush_with(timer(t)).await;
+        }
+    }
+
+    /// Headers for an outgoing call from the current flow
+    /// ([`ClientCore::propagation_headers`]), with causal delivery: where the adapter lets
+    /// this thread block (threads, async-std), it returns once what the flow recorded is on
+    /// the server (at most `causal_timeout`), so the callee's events arrive after it. In a
+    /// tokio task it does not wait; there the propagating HTTP-client integrations await
+    /// it instead.
+    pub fn propagation_headers(
+        &self,
+        extra: Option<std::collections::HashMap<std::string::String, std::string::String>>,
+    ) -> Result<
+        std::collections::HashMap<std::string::String, std::string::String>,
+        crate::client::PropagationError,
+    > {
+        let headers = self.inner.core.propagation_headers(extra)?;
+        if (self.inner.drop_policy.may_block)() {
+            self.causal_barrier_blocking();
+        }
+        Ok(headers)
+    }
+
+    /// [`ClientHandle::propagation_headers`] into an `http::HeaderMap`.
+    #[cfg(feature = "http")]
+    pub fn inject_headers(
+        &self,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), crate::client::PropagationError> {
+        self.inner.core.inject_headers(headers)?;
+        if (self.inner.drop_policy.may_block)() {
+            self.causal_barrier_blocking();
+        }
+        Ok(())
+    }
+
+    /// [`ClientHandle::inject_headers`] without the causal wait, for integrations that
+    /// await it themselves ([`ClientHandle::causal_barrier_with`]).
+    #[cfg(feature = "http")]
+    pub fn inject_headers_now(
+        &self,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), crate::client::PropagationError> {
+        self.inner.core.inject_headers(headers)
     }
 
     /// The async form of [`ClientHandle::flush_blocking`], for any executor: `timer` is

@@ -92,6 +92,13 @@ where
         match this.handler.poll(cx) {
             Poll::Ready(out) => {
                 let clock = this.client.end_request(out.status_code(), this.start.elapsed());
+                if clock.is_some() {
+                    // Causal delivery: this request's events reach the server before the
+                    // caller can record what follows the response. A blocking wait (at most
+                    // `causal_timeout`, usually one local round trip), so that this future
+                    // needs no timer of a particular runtime.
+                    this.client.causal_barrier_blocking();
+                }
                 Poll::Ready((out, clock))
             }
             Poll::Pending => Poll::Pending,

@@ -46,6 +46,9 @@ where
                 if let Ok(v) = HeaderValue::from_str(&clock) {
                     response.headers_mut().insert(RACEWAY_CLOCK, v);
                 }
+                // Causal delivery: what this request recorded reaches the server before
+                // the caller can record what follows the response.
+                client.causal_barrier_with(tokio::time::sleep).await;
             }
             Ok(response)
         })
@@ -184,8 +187,10 @@ pub struct PropagateService<S> {
 
 impl<S, B, RB> Service<http::Request<B>> for PropagateService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
     RB: Send + 'static,
 {
     type Response = http::Response<RB>;
@@ -198,11 +203,15 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         // Called in the caller's task, so the current flow is the caller's.
-        let _ = self.client.inject_headers(request.headers_mut());
-        let fut = self.inner.call(request);
+        let _ = self.client.inject_headers_now(request.headers_mut());
+        // The clone that was polled ready is the one that sends (tower's usual dance).
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
         let client = self.client.clone();
         Box::pin(async move {
-            let response = fut.await?;
+            // Causal delivery: the caller's events reach the server before the callee's.
+            client.causal_barrier_with(tokio::time::sleep).await;
+            let response = inner.call(request).await?;
             client.merge_response(response.headers());
             Ok(response)
         })
