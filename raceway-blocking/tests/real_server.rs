@@ -36,7 +36,9 @@ fn verdict(server: &RealServer, client: &RacewayClient) -> RacePairs {
 #[test]
 fn s1_four_threads_read_sleep_write_race_pairwise() {
     for _ in 0..REPEAT {
-        let Some(server) = RealServer::start_default() else { return };
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
         let rw = client(&server, "ledger");
         let balance = Arc::new(AtomicI64::new(100));
         let workers: Vec<_> = (0..4)
@@ -64,7 +66,9 @@ fn s1_four_threads_read_sleep_write_race_pairwise() {
 #[test]
 fn s3_threads_holding_one_tracked_lock_do_not_race() {
     for _ in 0..REPEAT {
-        let Some(server) = RealServer::start_default() else { return };
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
         let rw = client(&server, "ledger");
         let lock = Arc::new(TrackedMutex::new(100i64, rw.clone(), "balance-lock"));
         let workers: Vec<_> = (0..4)
@@ -89,7 +93,9 @@ fn s3_threads_holding_one_tracked_lock_do_not_race() {
 #[test]
 fn s4_program_order_does_not_race() {
     for _ in 0..REPEAT {
-        let Some(server) = RealServer::start_default() else { return };
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
         let rw = client(&server, "ledger");
         let _trace = rw.start_trace();
         for v in [100, 90] {
@@ -104,7 +110,9 @@ fn s4_program_order_does_not_race() {
 #[test]
 fn s6_spawn_and_join_order_the_thread() {
     for _ in 0..REPEAT {
-        let Some(server) = RealServer::start_default() else { return };
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
         let rw = client(&server, "cache");
         let _trace = rw.start_trace();
         rw.track_state_change("cache", None::<i64>, 1, "Write");
@@ -120,7 +128,9 @@ fn s6_spawn_and_join_order_the_thread() {
 #[test]
 fn s8_two_threads_write_total_without_a_lock_one_pair() {
     for _ in 0..REPEAT {
-        let Some(server) = RealServer::start_default() else { return };
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
         let rw = client(&server, "counter");
         let counter = Arc::new(AtomicI64::new(0));
         let threads: Vec<_> = (0..2)
