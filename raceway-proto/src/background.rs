@@ -21,15 +21,16 @@
 //! only joined once it said it finished.
 
 use core::future::Future;
+use core::mem;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 use std::boxed::Box;
-use std::mem;
 use std::string::ToString;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 use std::vec::Vec;
 
 use crate::boundary::Sender;
@@ -119,8 +120,8 @@ pub struct ExporterThread {
     default_shutdown: Duration,
 }
 
-impl std::fmt::Debug for ExporterThread {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for ExporterThread {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let st = self.shared.lock();
         f.debug_struct("ExporterThread")
             .field("shutdown", &st.shutdown)
@@ -464,7 +465,7 @@ fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, sender: Box<dyn S
         answer(&driver, &mut flushes);
     }
 
-    let all_sent = driver.stats().dropped_shutdown == 0;
+    let all_sent = driver.stats().abandoned == 0;
     drop(driver);
     drop(worker);
     let (late_flushes, shutdown_replies) = {

@@ -12,9 +12,12 @@
 //! See [`Exporter`] for the order in which an adapter calls the methods.
 
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
+
+use serde::Deserialize;
 
 use crate::encode::{cut_down, BatchEncoder, EventOutcome, DEFAULT_MAX_BODY_BYTES};
 use crate::event::Event;
@@ -26,6 +29,7 @@ use crate::time::Instant;
 
 /// How the exporter batches, paces and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExportConfig {
     /// Most events per body (default 512). Also the queue length that wakes the exporter.
     pub max_batch_events: usize,
@@ -72,12 +76,19 @@ impl Default for ExportConfig {
 ///
 /// [`Exporter::stats`] fills the exporter's counters; `recorded` and `dropped_queue_full`
 /// come from the queue, merged with [`ExportStats::with_queue`].
+///
+/// Every recorded event ends up in exactly one of `sent`, one `dropped_*` counter (their
+/// sum is [`dropped`](Self::dropped)) or `unconfirmed_partial` (the three together are
+/// [`settled`](Self::settled)), or is still held by the exporter or queued. The other
+/// counters (`truncated`, `retried`, `requeued_server_full`, `abandoned`, the batch and
+/// byte counts) count again events or bodies already counted there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ExportStats {
     /// Events accepted by the queue.
     pub recorded: u64,
-    /// Events the server acknowledged (`2xx`).
+    /// Events the server took: those of bodies answered `2xx` other than `206`, plus the
+    /// accepted head of each `206` ([`SendOutcome::Partial`]).
     pub sent: u64,
     /// Events dropped because the queue was full.
     pub dropped_queue_full: u64,
@@ -88,30 +99,62 @@ pub struct ExportStats {
     pub dropped_oversized: u64,
     /// Events dropped after `max_attempts` retryable answers.
     pub dropped_retries_exhausted: u64,
-    /// Events dropped at shutdown ([`Exporter::abandon`]).
+    /// Events dropped at shutdown ([`Exporter::abandon`], and events handed in after it)
+    /// other than those counted in `dropped_server_full`.
     pub dropped_shutdown: u64,
+    /// Events lost to the server's capacity: events a `206` said the server dropped
+    /// (its buffer was full), requeued, and then given up on, because their resends were
+    /// answered `206` taking nothing, `408`, `429` or `5xx` `max_attempts` times in a row, or
+    /// because they were still held at the shutdown deadline. (Requeueing itself never
+    /// loses events: the dropped tail takes the place of the batch it came from, so it
+    /// needs no room.) Part of [`dropped`](Self::dropped), separate from the other reasons.
+    pub dropped_server_full: u64,
+    /// Events of `206` answers that could not be split into taken and dropped: the body
+    /// was not `{"data":"Ingested N events, M errors",...}` (or was not read), or its
+    /// counts did not add up to the events of the body. The server may have taken some
+    /// or all of them: they are not resent (that could duplicate them), and counted here
+    /// instead of in `sent` or [`dropped`](Self::dropped).
+    pub unconfirmed_partial: u64,
     /// Events sent in cut-down form.
     pub truncated: u64,
-    /// Retries scheduled (one per failed send that will be resent).
+    /// Retries scheduled (one per failed send that will be resent, a `206` that dropped
+    /// events included).
     pub retried: u64,
+    /// Events put back to be resent because a `206` said the server dropped them (each
+    /// time it happened: an event dropped twice counts twice).
+    pub requeued_server_full: u64,
     /// Batches split in half after a `413`.
     pub split: u64,
-    /// Bodies acknowledged.
+    /// Bodies acknowledged whole (`2xx` other than `206`).
     pub batches_sent: u64,
-    /// Bytes of acknowledged bodies.
+    /// Bodies answered `206` (the server's buffer was full), whether or not their counts
+    /// could be read.
+    pub batches_partial: u64,
+    /// Bytes of the bodies counted in `batches_sent`.
     pub bytes_sent: u64,
+    /// Events given up at shutdown, whatever they were held for: those
+    /// [`Exporter::abandon`] dropped and those handed in after it. Each is also counted in
+    /// `dropped_shutdown` or `dropped_server_full`; zero means shutdown left nothing behind.
+    pub abandoned: u64,
     /// The status of the last refused batch, to tell a bad key (401) from a bad event (422).
     pub last_rejected_status: Option<u16>,
 }
 
 impl ExportStats {
-    /// All dropped events, whatever the reason.
+    /// All dropped events, whatever the reason (`unconfirmed_partial` is not included).
     pub const fn dropped(&self) -> u64 {
         self.dropped_queue_full
             + self.dropped_rejected
             + self.dropped_oversized
             + self.dropped_retries_exhausted
             + self.dropped_shutdown
+            + self.dropped_server_full
+    }
+
+    /// Events the exporter is done with: `sent + dropped() + unconfirmed_partial`. With
+    /// the queue merged in, `recorded - settled()` events are still queued or held.
+    pub const fn settled(&self) -> u64 {
+        self.sent + self.dropped() + self.unconfirmed_partial
     }
 
     /// These counters with the queue's `recorded` and `dropped_queue_full` filled in.
@@ -257,15 +300,28 @@ impl fmt::Display for BatchId {
 }
 
 /// What became of a send.
+///
+/// A sender builds it with [`classify_response`] when the server answered, so that a
+/// `206` is read the same way everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendOutcome {
-    /// The server answered.
+    /// The server answered (a `206` here is one whose counts could not be read; see
+    /// [`classify_response`]).
     Status {
         /// The HTTP status.
         status: u16,
         /// The `Retry-After` delay, if the answer had one (see [`parse_retry_after`]).
         retry_after: Option<Duration>,
+    },
+    /// `206` with readable counts: the server's buffer filled up while it took the body.
+    /// It took the first `accepted` events of the body, in order, and dropped the last
+    /// `dropped`; the exporter counts the first as sent and resends the others.
+    Partial {
+        /// Events at the head of the body the server took (`N` of "Ingested N events").
+        accepted: usize,
+        /// Events at the tail of the body the server dropped (`M` of "M errors").
+        dropped: usize,
     },
     /// No answer: the connection could not be made or broke.
     ConnectionError,
@@ -281,6 +337,89 @@ impl SendOutcome {
             retry_after: None,
         }
     }
+}
+
+/// The most bytes of a response body a sender reads and passes to [`classify_response`].
+///
+/// The Raceway server's answers to `POST /events` are about 70 bytes; a body longer than
+/// this is not one of them, so it is not read further (and a `206` with it counts as
+/// unconfirmed). Senders read at most this many bytes, then drop the rest of the body.
+pub const MAX_RESPONSE_BODY_BYTES: usize = 4096;
+
+/// Turns the server's answer to `POST /events` into a [`SendOutcome`]: what every sender
+/// calls once it has the status, the `Retry-After` header value (if any) and the first
+/// [`MAX_RESPONSE_BODY_BYTES`] bytes of the body, at most.
+///
+/// - `206`: the Raceway server answers it when its capture buffer (`buffer_size` events,
+///   10,000 by default) filled up while it took the body: it takes events in body order
+///   until the buffer is full, drops the rest, and says so in its body,
+///   `{"success":true,"data":"Ingested N events, M errors","error":null}`, where `N` is
+///   the number of events it took and `M` the number it dropped (`N + M` events in the
+///   body; measured on the server 0.1.0: a body of 15 events into a buffer with room for 6
+///   got `"Ingested 6 events, 9 errors"`). The body is read with `serde_json`; its `data`
+///   string must be exactly `"Ingested N events, M errors"` (or `"Ingested N events"`, read
+///   as `M = 0`) with decimal counts, and then the outcome is
+///   [`SendOutcome::Partial`] `{ accepted: N, dropped: M }`. Anything else (a body that is
+///   not that JSON, a longer body than [`MAX_RESPONSE_BODY_BYTES`], an empty body because
+///   the sender could not read it) gives `Status { status: 206, .. }`, which the exporter
+///   counts as [`ExportStats::unconfirmed_partial`] and does not resend. The exporter also
+///   checks that `N + M` is the number of events in the body it sent, and counts the batch
+///   as unconfirmed when it is not.
+/// - Any other status: `Status { status, retry_after }`, with `retry_after` parsed by
+///   [`parse_retry_after`] (the server's `429` has no `Retry-After`: the exporter then
+///   backs off exponentially).
+///
+/// A `Retry-After` on a `206` is not used: the exporter paces resends with its backoff.
+///
+/// Known limit of what the server reports: it fills its buffer in body order, so the
+/// dropped events are the tail, except when its analysis loop (which takes `batch_size`,
+/// by default 100, events every `flush_interval_ms`, by default 100 ms) frees room while it
+/// is still taking this very body. Then a few events after the first dropped one were
+/// taken, as many before the reported split were dropped, and resending the last `M`
+/// sends those few again (the server stores an event id once; its trace counts show the
+/// extra arrivals). The counts alone cannot tell.
+pub fn classify_response(status: u16, retry_after: Option<&str>, body: &[u8]) -> SendOutcome {
+    let retry_after = retry_after.and_then(parse_retry_after);
+    if status == 206 {
+        if let Some((accepted, dropped)) = parse_partial_body(body) {
+            return SendOutcome::Partial { accepted, dropped };
+        }
+    }
+    SendOutcome::Status { status, retry_after }
+}
+
+/// The JSON envelope of the server's answers: `{"success":..,"data":..,"error":..}`.
+#[derive(Deserialize)]
+struct IngestReply {
+    data: String,
+}
+
+/// `(N, M)` from a `206` body `{"data":"Ingested N events, M errors",...}`.
+fn parse_partial_body(body: &[u8]) -> Option<(usize, usize)> {
+    if body.len() > MAX_RESPONSE_BODY_BYTES {
+        return None;
+    }
+    let reply: IngestReply = serde_json::from_slice(body).ok()?;
+    parse_ingest_counts(&reply.data)
+}
+
+/// Reads `"Ingested N events, M errors"` or `"Ingested N events"` (then `M = 0`).
+fn parse_ingest_counts(data: &str) -> Option<(usize, usize)> {
+    let rest = data.strip_prefix("Ingested ")?;
+    if let Some((n, rest)) = rest.split_once(" events, ") {
+        let m = rest.strip_suffix(" errors")?;
+        Some((decimal(n)?, decimal(m)?))
+    } else {
+        Some((decimal(rest.strip_suffix(" events")?)?, 0))
+    }
+}
+
+/// A non-empty run of ASCII digits that fits in `usize`.
+fn decimal(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 /// Parses a `Retry-After` header value in its delta-seconds form (`"120"`). The HTTP-date
@@ -331,6 +470,9 @@ struct Batch {
     bytes: usize,
     /// Never sent: may still be topped up with new events.
     fresh: bool,
+    /// Holds events a `206` said the server dropped for lack of room: if they are lost in
+    /// the end, they count as `dropped_server_full`.
+    server_full: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,11 +509,21 @@ enum Phase {
 /// [`begin_shutdown`](Self::begin_shutdown), until [`is_idle`](Self::is_idle) and the
 /// queue is empty, or the deadline (then [`abandon`](Self::abandon)).
 ///
-/// Answers: `2xx` (206 included) are done; `408`, `429` and `5xx` are retried with
-/// exponential backoff and jitter, or after `Retry-After` (capped), at most
-/// `max_attempts` sends; connection errors and timeouts are retried until shutdown; `413`
-/// splits the batch in half (a one-event batch is dropped as oversized); other answers
-/// drop the batch as rejected.
+/// Answers (build them with [`classify_response`]): `2xx` other than `206` are done;
+/// `408`, `429` and `5xx` are retried with exponential backoff and jitter, or after
+/// `Retry-After` (capped), at most `max_attempts` sends; connection errors and timeouts
+/// are retried until shutdown; `413` splits the batch in half (a one-event batch is
+/// dropped as oversized); other answers drop the batch as rejected.
+///
+/// `206` means the server's buffer was full. With readable counts
+/// ([`SendOutcome::Partial`]) the taken head of the batch is done and the dropped tail
+/// stays first in line, in order, ahead of every later event; without them the batch is
+/// counted as [`ExportStats::unconfirmed_partial`] and not resent. Either way no body
+/// leaves until a backoff (`initial_backoff` doubled on each `206` in a row, capped at
+/// `max_backoff`, jittered; back to `initial_backoff` once a body is taken whole) has
+/// passed, so resends come at the pace the server drains. A tail resent `max_attempts`
+/// times without the server taking any of it, or still held at the shutdown deadline, is
+/// counted as [`ExportStats::dropped_server_full`].
 #[derive(Debug)]
 pub struct Exporter {
     config: ExportConfig,
@@ -387,6 +539,10 @@ pub struct Exporter {
     rng: u64,
     stats: ExportStats,
     outcomes: Vec<(usize, EventOutcome)>,
+    /// `206` answers since the last body taken whole (backoff exponent of the pacing).
+    server_full_streak: u32,
+    /// No body leaves before this: the server said its buffer was full.
+    paced_until: Instant,
 }
 
 impl Exporter {
@@ -409,6 +565,8 @@ impl Exporter {
             phase: Phase::Running,
             stats: ExportStats::default(),
             outcomes: Vec::new(),
+            server_full_streak: 0,
+            paced_until: now,
         }
     }
 
@@ -476,6 +634,7 @@ impl Exporter {
         }
         if self.phase == Phase::Abandoned {
             self.stats.dropped_shutdown += events.len() as u64;
+            self.stats.abandoned += events.len() as u64;
             self.next_seq += events.len() as u64;
             return;
         }
@@ -511,6 +670,7 @@ impl Exporter {
                 failures: 0,
                 bytes: 0,
                 fresh: true,
+                server_full: false,
             });
         }
     }
@@ -522,7 +682,7 @@ impl Exporter {
     /// event too big for any body is cut down or dropped, never the batch.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if self.in_flight.is_some() || self.phase == Phase::Abandoned {
+        if self.in_flight.is_some() || self.phase == Phase::Abandoned || now < self.paced_until {
             return None;
         }
         loop {
@@ -547,7 +707,8 @@ impl Exporter {
                     status_failures: 0,
                     failures: 0,
                     bytes: 0,
-                    fresh: true,
+                    fresh: !front.server_full,
+                    server_full: front.server_full,
                 };
                 self.pending.insert(1, rest);
             }
@@ -593,13 +754,25 @@ impl Exporter {
         let Some(front) = self.pending.front_mut() else {
             return;
         };
-        let n = front.events.len() as u64;
+        let len = front.events.len();
+        let n = len as u64;
         match outcome {
-            SendOutcome::Status { status, .. } if (200..300).contains(&status) => {
-                self.stats.sent += n;
-                self.stats.batches_sent += 1;
-                self.stats.bytes_sent += front.bytes as u64;
+            SendOutcome::Partial { accepted, dropped } if dropped == 0 && accepted == len => {
+                self.delivered_whole();
+            }
+            SendOutcome::Partial { accepted, dropped } if accepted.checked_add(dropped) == Some(len) => {
+                self.partial(accepted, dropped, now);
+            }
+            SendOutcome::Partial { .. } | SendOutcome::Status { status: 206, .. } => {
+                // The server took some of the body, but which part cannot be told: resending
+                // could duplicate events, so count them apart and move on, more slowly.
+                self.stats.unconfirmed_partial += n;
+                self.stats.batches_partial += 1;
                 self.pending.pop_front();
+                self.pace_server_full(now);
+            }
+            SendOutcome::Status { status, .. } if (200..300).contains(&status) => {
+                self.delivered_whole();
             }
             SendOutcome::Status { status: 413, .. } => {
                 if front.events.len() <= 1 {
@@ -615,6 +788,7 @@ impl Exporter {
                         failures: 0,
                         bytes: 0,
                         fresh: false,
+                        server_full: front.server_full,
                     };
                     front.not_before = now;
                     front.status_failures = 0;
@@ -630,7 +804,11 @@ impl Exporter {
                 front.status_failures += 1;
                 front.failures = front.failures.saturating_add(1);
                 if front.status_failures >= self.config.max_attempts {
-                    self.stats.dropped_retries_exhausted += n;
+                    if front.server_full {
+                        self.stats.dropped_server_full += n;
+                    } else {
+                        self.stats.dropped_retries_exhausted += n;
+                    }
                     self.pending.pop_front();
                 } else {
                     let delay = match retry_after {
@@ -661,6 +839,58 @@ impl Exporter {
                 self.stats.retried += 1;
             }
         }
+    }
+
+    /// The front batch was taken whole: done, and the server has room again.
+    fn delivered_whole(&mut self) {
+        if let Some(front) = self.pending.pop_front() {
+            self.stats.sent += front.events.len() as u64;
+            self.stats.batches_sent += 1;
+            self.stats.bytes_sent += front.bytes as u64;
+        }
+        self.server_full_streak = 0;
+    }
+
+    /// A `206` whose counts add up: the head of the front batch is done, its tail (the
+    /// `dropped` last events, `dropped > 0`) stays in front, in order, to be resent once the
+    /// server has had time to make room.
+    fn partial(&mut self, accepted: usize, dropped: usize, now: Instant) {
+        self.stats.sent += accepted as u64;
+        self.stats.batches_partial += 1;
+        let max_attempts = self.config.max_attempts;
+        let Some(front) = self.pending.front_mut() else {
+            return;
+        };
+        front.events.drain(..accepted);
+        // A lower bound of the tail's first sequence number (events the encoder dropped
+        // from the batch leave gaps), so a flush barrier never passes it too early.
+        front.first_seq += accepted as u64;
+        front.bytes = 0;
+        front.fresh = false;
+        front.server_full = true;
+        // A `206` that took nothing counts as a failed send of what is left; one that took
+        // some made progress, and the attempts of the tail start over.
+        front.status_failures = if accepted == 0 {
+            front.status_failures.saturating_add(1)
+        } else {
+            0
+        };
+        if front.status_failures >= max_attempts {
+            self.stats.dropped_server_full += dropped as u64;
+            self.pending.pop_front();
+        } else {
+            self.stats.requeued_server_full += dropped as u64;
+            self.stats.retried += 1;
+        }
+        self.pace_server_full(now);
+    }
+
+    /// After a `206`: no body leaves before a backoff that grows with every `206` in a row
+    /// (as after a `429` without `Retry-After`), and starts over once a body is taken whole.
+    fn pace_server_full(&mut self, now: Instant) {
+        self.server_full_streak = self.server_full_streak.saturating_add(1);
+        let delay = self.backoff(self.server_full_streak);
+        self.paced_until = now.saturating_add(delay);
     }
 
     /// Backoff after `failures` failed sends: `initial * 2^(failures-1)` capped at
@@ -701,7 +931,7 @@ impl Exporter {
         }
         if self.in_flight.is_none() {
             if let Some(b) = self.pending.front() {
-                consider(b.not_before);
+                consider(b.not_before.max(self.paced_until));
             }
         }
         t
@@ -733,6 +963,7 @@ impl Exporter {
             return;
         }
         self.phase = Phase::ShuttingDown { deadline };
+        self.paced_until = self.paced_until.min(now);
         for b in &mut self.pending {
             b.not_before = b.not_before.min(now);
         }
@@ -747,11 +978,21 @@ impl Exporter {
     }
 
     /// Gives up: drops every held event (the one in flight too; its outcome will be
-    /// ignored), counts them as `dropped_shutdown` and returns how many. Events handed in
-    /// afterwards are dropped and counted the same way.
+    /// ignored), counts them as `dropped_shutdown` (or, for events a `206` said the server
+    /// had dropped for lack of room, `dropped_server_full`), all of them as `abandoned`,
+    /// and returns how many. Events handed in afterwards are dropped and counted as
+    /// `dropped_shutdown` and `abandoned`.
     pub fn abandon(&mut self, _now: Instant) -> usize {
         let n = self.held_events();
-        self.stats.dropped_shutdown += n as u64;
+        for b in &self.pending {
+            let k = b.events.len() as u64;
+            if b.server_full {
+                self.stats.dropped_server_full += k;
+            } else {
+                self.stats.dropped_shutdown += k;
+            }
+        }
+        self.stats.abandoned += n as u64;
         self.pending.clear();
         self.in_flight = None;
         self.phase = Phase::Abandoned;

@@ -5,23 +5,22 @@
 //! serves every adapter (tokio, async-std and smol, plain threads).
 //! Keep-alive comes from the agent's connection pool; the connect and whole-request
 //! timeouts from [`Config`]; authentication from [`Config::auth_headers`]. 4xx and 5xx
-//! answers are outcomes, not errors (`http_status_as_error(false)`), `Retry-After` is read
-//! with [`parse_retry_after`], and at most 64 KiB of a response body is read, so a
+//! answers are outcomes, not errors (`http_status_as_error(false)`); the status, `Retry-After`
+//! and at most [`MAX_RESPONSE_BODY_BYTES`] of the body go to [`classify_response`] (a `206`'s
+//! body says how many events the server took), so a
 //! collector that announces a huge body costs nothing. Redirects are not followed (a POST
 //! of events is never redirected by a Raceway server). With the `rustls` feature,
 //! `https://` endpoints go through ureq's rustls support.
 
+use core::time::Duration;
 use std::io::ErrorKind;
 use std::string::{String, ToString};
-use std::time::Duration;
 use std::vec;
 use std::vec::Vec;
 
 use crate::boundary::Sender;
 use crate::config::{Config, ConfigError};
-use crate::export::{parse_retry_after, SendOutcome};
-
-const MAX_RESPONSE_BODY: u64 = 64 * 1024;
+use crate::export::{classify_response, SendOutcome, MAX_RESPONSE_BODY_BYTES};
 
 /// POSTs batches to `{endpoint}/events` with ureq (blocking).
 #[derive(Debug, Clone)]
@@ -79,14 +78,16 @@ impl UreqSender {
                     .headers()
                     .get(http::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                // Read (a bounded amount of) the body so the connection can be reused.
-                let _ = response
+                    .map(ToString::to_string);
+                // A bounded amount of the body: it holds a 206's counts, and reading it
+                // lets the connection be reused. Unreadable is empty, never guessed.
+                let body = response
                     .body_mut()
                     .with_config()
-                    .limit(MAX_RESPONSE_BODY)
-                    .read_to_vec();
-                SendOutcome::Status { status, retry_after }
+                    .limit(MAX_RESPONSE_BODY_BYTES as u64)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                classify_response(status, retry_after.as_deref(), &body)
             }
             Err(e) => outcome_of(&e),
         }

@@ -6,9 +6,10 @@ use export_support::*;
 use raceway_proto::export::{ExportConfig, SendOutcome};
 
 fn config() -> ExportConfig {
-    ExportConfig {
-        max_batch_events: 10,
-        ..ExportConfig::default()
+    {
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 10;
+        c
     }
 }
 

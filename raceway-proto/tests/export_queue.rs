@@ -54,11 +54,12 @@ fn wakes_each_time_a_batch_fills() {
 
 #[test]
 fn drops_while_the_exporter_is_stalled_are_counted_end_to_end() {
-    let mut sim = Sim::new(ExportConfig {
-        max_batch_events: 10,
-        max_pending_batches: 1,
-        queue_capacity: 20,
-        ..ExportConfig::default()
+    let mut sim = Sim::new({
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 10;
+        c.max_pending_batches = 1;
+        c.queue_capacity = 20;
+        c
     });
     sim.record(state_changes(10));
     sim.drain();

@@ -6,9 +6,10 @@ use export_support::*;
 use raceway_proto::export::{ExportConfig, SendOutcome};
 
 fn refuse(status: u16) {
-    let mut sim = Sim::new(ExportConfig {
-        max_batch_events: 10,
-        ..ExportConfig::default()
+    let mut sim = Sim::new({
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 10;
+        c
     });
     sim.record(state_changes(15));
     sim.set(at(ms(1000)));
@@ -71,10 +72,11 @@ fn other_client_errors_and_odd_statuses_are_dropped() {
 
 #[test]
 fn rejections_accumulate_by_reason() {
-    let mut sim = Sim::new(ExportConfig {
-        max_batch_events: 5,
-        max_attempts: 1,
-        ..ExportConfig::default()
+    let mut sim = Sim::new({
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 5;
+        c.max_attempts = 1;
+        c
     });
     sim.record(state_changes(20));
     assert_eq!(sim.round(SendOutcome::status(401)), Some(5));

@@ -9,9 +9,10 @@ use raceway_proto::export::{ExportConfig, SendOutcome};
 use raceway_proto::Instant;
 
 fn config() -> ExportConfig {
-    ExportConfig {
-        max_batch_events: 10,
-        ..ExportConfig::default()
+    {
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 10;
+        c
     }
 }
 
@@ -125,12 +126,13 @@ fn a_huge_retry_after_is_capped() {
 
 #[test]
 fn server_errors_back_off_exponentially_up_to_the_cap() {
-    let cfg = ExportConfig {
-        max_batch_events: 10,
-        max_attempts: 100,
-        initial_backoff: ms(100),
-        max_backoff: ms(1600),
-        ..ExportConfig::default()
+    let cfg = {
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 10;
+        c.max_attempts = 100;
+        c.initial_backoff = ms(100);
+        c.max_backoff = ms(1600);
+        c
     };
     let mut sim = Sim::new(cfg.clone());
     sim.record(state_changes(10));
@@ -150,10 +152,11 @@ fn server_errors_back_off_exponentially_up_to_the_cap() {
 
 #[test]
 fn server_errors_stop_after_max_attempts() {
-    let mut sim = Sim::new(ExportConfig {
-        max_batch_events: 10,
-        max_attempts: 3,
-        ..ExportConfig::default()
+    let mut sim = Sim::new({
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 10;
+        c.max_attempts = 3;
+        c
     });
     sim.record(state_changes(20));
     fail_once(&mut sim, SendOutcome::status(500));
@@ -172,10 +175,11 @@ fn server_errors_stop_after_max_attempts() {
 
 #[test]
 fn connection_errors_are_retried_until_they_succeed_and_nothing_is_lost() {
-    let cfg = ExportConfig {
-        max_batch_events: 10,
-        max_attempts: 2,
-        ..ExportConfig::default()
+    let cfg = {
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 10;
+        c.max_attempts = 2;
+        c
     };
     let mut sim = Sim::new(cfg.clone());
     let events = state_changes(30);

@@ -7,9 +7,10 @@ use raceway_proto::export::{ExportConfig, SendOutcome};
 
 #[test]
 fn payload_too_large_splits_in_half_and_resends_both_halves() {
-    let mut sim = Sim::new(ExportConfig {
-        max_batch_events: 8,
-        ..ExportConfig::default()
+    let mut sim = Sim::new({
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 8;
+        c
     });
     let events = state_changes(8);
     let ids: Vec<_> = events.iter().map(|e| e.id).collect();
@@ -28,9 +29,10 @@ fn payload_too_large_splits_in_half_and_resends_both_halves() {
 
 #[test]
 fn payload_too_large_splits_down_to_single_events_which_are_then_dropped() {
-    let mut sim = Sim::new(ExportConfig {
-        max_batch_events: 8,
-        ..ExportConfig::default()
+    let mut sim = Sim::new({
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 8;
+        c
     });
     sim.record(state_changes(8));
     let mut sizes = Vec::new();
@@ -46,9 +48,10 @@ fn payload_too_large_splits_down_to_single_events_which_are_then_dropped() {
 
 #[test]
 fn an_odd_batch_splits_into_the_smaller_half_first() {
-    let mut sim = Sim::new(ExportConfig {
-        max_batch_events: 7,
-        ..ExportConfig::default()
+    let mut sim = Sim::new({
+        let mut c = ExportConfig::default();
+        c.max_batch_events = 7;
+        c
     });
     let events = state_changes(7);
     let ids: Vec<_> = events.iter().map(|e| e.id).collect();

@@ -78,7 +78,8 @@ pub struct Sim {
     pub now: Instant,
     pub buf: Vec<u8>,
     pub cap: usize,
-    /// Every event id the server acknowledged, in order.
+    /// Every event id the server acknowledged, in order (whole bodies answered 2xx other
+    /// than 206, and the accepted head of a [`SendOutcome::Partial`]).
     pub delivered: Vec<raceway_proto::EventId>,
 }
 
@@ -144,11 +145,18 @@ impl Sim {
     pub fn round(&mut self, outcome: SendOutcome) -> Option<usize> {
         self.drain();
         let (t, body) = self.transmit()?;
-        if let SendOutcome::Status {
-            status: 200..=299, ..
-        } = outcome
-        {
-            self.delivered.extend(body.events.iter().map(|e| e.id));
+        match outcome {
+            // A bare 206 says nothing about which events the server took.
+            SendOutcome::Status { status: 206, .. } => {}
+            SendOutcome::Status {
+                status: 200..=299, ..
+            } => self.delivered.extend(body.events.iter().map(|e| e.id)),
+            // The head the server took, when the counts fit the body.
+            SendOutcome::Partial { accepted, dropped } if accepted + dropped == t.events => {
+                self.delivered
+                    .extend(body.events[..accepted].iter().map(|e| e.id));
+            }
+            _ => {}
         }
         self.exporter.handle_outcome(t.id, outcome, self.now);
         Some(t.events)
