@@ -1,6 +1,6 @@
 //! Export: answers that refuse a batch for good are not retried; the events are counted.
 
-mod export_support;
+use crate::export_support;
 
 use export_support::*;
 use raceway_proto::export::{ExportConfig, SendOutcome};

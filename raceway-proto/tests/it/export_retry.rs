@@ -1,6 +1,6 @@
 //! Export: answers that are retried (408, 429, 5xx, connection errors, timeouts).
 
-mod export_support;
+use crate::export_support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Export: what is sent when, and that every body stays under the cap.
 
-mod export_support;
+use crate::export_support;
 
 use export_support::*;
 use raceway_proto::encode::BODY_OVERHEAD;

@@ -5,7 +5,7 @@
 //! when it had to drop the last `M` (WIRE.md, "Measured on the real server"): only those
 //! are resent, first in line, at a pace that backs off while the server stays full.
 
-mod export_support;
+use crate::export_support;
 
 use std::collections::HashSet;
 use std::time::Duration;

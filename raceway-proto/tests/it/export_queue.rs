@@ -1,6 +1,6 @@
 //! Export: the record queue is bounded, counts what it drops and wakes once per batch.
 
-mod export_support;
+use crate::export_support;
 
 use export_support::*;
 use raceway_proto::export::{ExportConfig, PushOutcome, RecordQueue, SendOutcome};

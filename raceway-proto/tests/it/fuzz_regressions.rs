@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "../../fuzz/checks.rs"]
+#[path = "../../../fuzz/checks.rs"]
 mod checks;
 use checks::{
     check_extract, check_raceway_clock, check_server_response, check_traceparent, check_tracestate,

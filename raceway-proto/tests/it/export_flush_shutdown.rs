@@ -1,6 +1,6 @@
 //! Export: flush is a barrier; shutdown sends what it can by a deadline and counts the rest.
 
-mod export_support;
+use crate::export_support;
 
 use export_support::*;
 use raceway_proto::export::{ExportConfig, SendOutcome};

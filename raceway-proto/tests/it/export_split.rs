@@ -1,6 +1,6 @@
 //! Export: `413 Payload Too Large` splits the batch in half, down to single events.
 
-mod export_support;
+use crate::export_support;
 
 use export_support::*;
 use raceway_proto::export::{ExportConfig, SendOutcome};
