@@ -1,0 +1,3 @@
+//! The integration tests of raceway-examples, in one test binary: a module per behaviour.
+
+mod examples;
