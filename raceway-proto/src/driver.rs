@@ -77,8 +77,7 @@ impl ExportDriver {
         let n = self.exporter.poll_drain(now, queued);
         if n > 0 {
             self.sink.drain(n, &mut self.scratch);
-            self.exporter
-                .handle_events(core::mem::take(&mut self.scratch), now);
+            self.exporter.handle_events_from(&mut self.scratch, now);
         }
     }
 
@@ -125,8 +124,7 @@ impl ExportDriver {
                 break;
             }
             self.sink.drain(queued, &mut self.scratch);
-            self.exporter
-                .handle_events(core::mem::take(&mut self.scratch), now);
+            self.exporter.handle_events_from(&mut self.scratch, now);
         }
     }
 

@@ -628,7 +628,13 @@ impl Exporter {
     /// Takes events moved out of the queue, oldest first. They are due at once (after any
     /// batch waiting to retry). After [`abandon`](Self::abandon) they are dropped and
     /// counted as `dropped_shutdown`.
-    pub fn handle_events(&mut self, events: Vec<Event>, now: Instant) {
+    pub fn handle_events(&mut self, mut events: Vec<Event>, now: Instant) {
+        self.handle_events_from(&mut events, now);
+    }
+
+    /// [`Exporter::handle_events`] draining `events`, whose buffer the caller keeps and
+    /// reuses (the export loop hands in the same scratch vector every time).
+    pub fn handle_events_from(&mut self, events: &mut Vec<Event>, now: Instant) {
         if events.is_empty() {
             return;
         }
@@ -636,10 +642,11 @@ impl Exporter {
             self.stats.dropped_shutdown += events.len() as u64;
             self.stats.abandoned += events.len() as u64;
             self.next_seq += events.len() as u64;
+            events.clear();
             return;
         }
         let batch = self.config.max_batch_events;
-        let mut iter = events.into_iter().peekable();
+        let mut iter = events.drain(..).peekable();
         // Top up the last batch if it has not been sent yet.
         let in_flight_idx = self.in_flight.map(|_| 0);
         let last_idx = self.pending.len().checked_sub(1);
