@@ -338,7 +338,14 @@ impl RealServer {
         let Some(bin) = Self::locate() else {
             match missing_binary(std::env::var_os(REQUIRE_SERVER_ENV)) {
                 Ok(line) => {
-                    eprintln!("{line}");
+                    // Once per test binary, and straight to the process's stderr: the test
+                    // harness captures `eprintln!` of passing tests, and the user must see
+                    // that these tests did not run.
+                    static SAID: std::sync::Once = std::sync::Once::new();
+                    SAID.call_once(|| {
+                        use std::io::Write as _;
+                        let _ = writeln!(std::io::stderr(), "{line}");
+                    });
                     return None;
                 }
                 Err(msg) => panic!("{msg}"),
