@@ -6,7 +6,7 @@ use http::HeaderMap;
 use raceway_proto::background::FlushError;
 use raceway_proto::client::AdapterApi as _;
 use raceway_proto::headers::extract_from_header_map;
-use raceway_proto::lifecycle::{ClientHandle, DropPolicy};
+use raceway_proto::lifecycle::{BlockingPolicy, ClientHandle};
 use raceway_proto::Flow;
 
 use crate::context::{FlowGuard, ThreadLocalStore};
@@ -62,7 +62,7 @@ pub struct RacewayClient {
     handle: ClientHandle<ThreadLocalStore>,
 }
 
-raceway_proto::adapter_client!(RacewayClient, ThreadLocalStore, DropPolicy::BLOCK);
+raceway_proto::adapter_client!(RacewayClient, ThreadLocalStore, BlockingPolicy::BLOCK);
 
 impl RacewayClient {
     // -- flows ----------------------------------------------------------------------

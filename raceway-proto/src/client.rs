@@ -886,7 +886,7 @@ impl<S: ContextStore> crate::sync::LockTracker for ClientCore<S> {
 /// constructors do is [`ClientHandle::build`](crate::lifecycle::ClientHandle::build) and
 /// [`ClientHandle::from_config`](crate::lifecycle::ClientHandle::from_config); the adapter
 /// writes `pub struct RacewayClient { handle: ClientHandle<Store> }` and invokes
-/// `adapter_client!(RacewayClient, Store, drop_policy_expr)`.
+/// `adapter_client!(RacewayClient, Store, blocking_policy_expr)`.
 #[macro_export]
 macro_rules! adapter_client {
     ($client:ident, $store:ty, $policy:expr) => {

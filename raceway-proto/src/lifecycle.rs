@@ -9,7 +9,7 @@
 //! # Drop policy
 //!
 //! Dropping the last clone of a client shuts the exporter down. When the adapter says the
-//! current thread may block ([`DropPolicy::may_block`]), the drop waits for the exporter
+//! current thread may block ([`BlockingPolicy::may_block`]), the drop waits for the exporter
 //! to drain, at most the configured shutdown timeout; otherwise (a tokio runtime worker,
 //! which must not stall) it asks the exporter to drain within that timeout and returns at
 //! once, and the exporter thread finishes on its own. A shutdown already asked for (and
@@ -32,16 +32,16 @@ use crate::config::{Config, ConfigError};
 /// [module docs](self)), and for causal delivery when `propagation_headers` or
 /// `inject_headers` are called (see [`ClientHandle::propagation_headers`]).
 #[derive(Debug, Clone, Copy)]
-pub struct DropPolicy {
+pub struct BlockingPolicy {
     /// True when the calling thread may block (for the shutdown timeout at drop, for the
     /// causal timeout when propagating).
     pub may_block: fn() -> bool,
 }
 
-impl DropPolicy {
+impl BlockingPolicy {
     /// Always wait (threads, async-std, smol: their executors are not starved by a
     /// dropping thread, or the drop happens outside them).
-    pub const BLOCK: DropPolicy = DropPolicy { may_block: always };
+    pub const BLOCK: BlockingPolicy = BlockingPolicy { may_block: always };
 }
 
 fn always() -> bool {
@@ -52,7 +52,7 @@ struct Inner<S> {
     core: ClientCore<S>,
     exporter: Option<ExporterThread>,
     init_error: Option<ConfigError>,
-    drop_policy: DropPolicy,
+    blocking_policy: BlockingPolicy,
     shutdown_timeout: Duration,
 }
 
@@ -63,7 +63,7 @@ impl<S> Drop for Inner<S> {
         };
         if exporter.shutdown_requested() {
             exporter.reap();
-        } else if (self.drop_policy.may_block)() {
+        } else if (self.blocking_policy.may_block)() {
             let _ = exporter.shutdown(self.shutdown_timeout);
         } else {
             let _ = exporter.request_shutdown(self.shutdown_timeout, Box::new(|_| {}));
@@ -109,9 +109,9 @@ impl<S: ContextStore> ClientHandle<S> {
         config: Config,
         store: S,
         sender: Option<Box<dyn Sender + Send>>,
-        drop_policy: DropPolicy,
+        blocking_policy: BlockingPolicy,
     ) -> Self {
-        Self::assemble(config, store, sender, None, drop_policy)
+        Self::assemble(config, store, sender, None, blocking_policy)
     }
 
     fn assemble(
@@ -119,7 +119,7 @@ impl<S: ContextStore> ClientHandle<S> {
         store: S,
         sender: Option<Box<dyn Sender + Send>>,
         init_error: Option<ConfigError>,
-        drop_policy: DropPolicy,
+        blocking_policy: BlockingPolicy,
     ) -> Self {
         let core = ClientCore::new(config, store);
         let exporter = match sender {
@@ -132,7 +132,7 @@ impl<S: ContextStore> ClientHandle<S> {
                 core,
                 exporter,
                 init_error,
-                drop_policy,
+                blocking_policy,
                 shutdown_timeout,
             }),
         }
@@ -206,7 +206,7 @@ impl<S: ContextStore> ClientHandle<S> {
         crate::client::PropagationError,
     > {
         let headers = self.inner.core.propagation_headers(extra)?;
-        if (self.inner.drop_policy.may_block)() {
+        if (self.inner.blocking_policy.may_block)() {
             self.causal_barrier_blocking();
         }
         Ok(headers)
@@ -219,7 +219,7 @@ impl<S: ContextStore> ClientHandle<S> {
         headers: &mut http::HeaderMap,
     ) -> Result<(), crate::client::PropagationError> {
         self.inner.core.inject_headers(headers)?;
-        if (self.inner.drop_policy.may_block)() {
+        if (self.inner.blocking_policy.may_block)() {
             self.causal_barrier_blocking();
         }
         Ok(())
@@ -282,14 +282,18 @@ impl<S: ContextStore> ClientHandle<S> {
     /// A client from a full configuration, sending with [`crate::transport::UreqSender`];
     /// fails on an unusable endpoint or key (an `https://` endpoint without the `rustls`
     /// feature is [`ConfigError::TlsNotEnabled`]).
-    pub fn from_config(config: Config, store: S, drop_policy: DropPolicy) -> Result<Self, ConfigError> {
+    pub fn from_config(
+        config: Config,
+        store: S,
+        blocking_policy: BlockingPolicy,
+    ) -> Result<Self, ConfigError> {
         let sender = config.make_sender(crate::transport::UreqSender::new)?;
         Ok(Self::assemble(
             config,
             store,
             sender.map(boxed),
             None,
-            drop_policy,
+            blocking_policy,
         ))
     }
 
@@ -301,7 +305,7 @@ impl<S: ContextStore> ClientHandle<S> {
         api_key: Option<&str>,
         module: Option<&str>,
         store: S,
-        drop_policy: DropPolicy,
+        blocking_policy: BlockingPolicy,
     ) -> Self {
         let tls = cfg!(feature = "rustls");
         let (config, sender, error) = Config::for_client_with(
@@ -312,7 +316,7 @@ impl<S: ContextStore> ClientHandle<S> {
             tls,
             crate::transport::UreqSender::new,
         );
-        Self::assemble(config, store, sender.map(boxed), error, drop_policy)
+        Self::assemble(config, store, sender.map(boxed), error, blocking_policy)
     }
 }
 

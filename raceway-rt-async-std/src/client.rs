@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use raceway_proto::background::FlushError;
-use raceway_proto::lifecycle::{ClientHandle, DropPolicy};
+use raceway_proto::lifecycle::{BlockingPolicy, ClientHandle};
 
 use crate::context::{RacewayContext, ThreadLocalStore};
 use crate::spawn::Instrumented;
@@ -30,7 +30,7 @@ pub struct RacewayClient {
     handle: ClientHandle<ThreadLocalStore>,
 }
 
-raceway_proto::adapter_client!(RacewayClient, ThreadLocalStore, DropPolicy::BLOCK);
+raceway_proto::adapter_client!(RacewayClient, ThreadLocalStore, BlockingPolicy::BLOCK);
 
 impl RacewayClient {
     /// A future that runs `future` as a new flow forked from the current one (or as a new

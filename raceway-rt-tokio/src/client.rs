@@ -4,14 +4,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use raceway_proto::background::FlushError;
-use raceway_proto::lifecycle::{ClientHandle, DropPolicy};
+use raceway_proto::lifecycle::{BlockingPolicy, ClientHandle};
 
 use crate::context::{RacewayContext, TaskLocalStore};
 use crate::spawn::{Instrumented, TrackedJoinHandle};
 
-/// Drop waits for the exporter only off a tokio runtime: a runtime worker must not stall
+/// Drop and propagation wait for the exporter only off a tokio runtime: a runtime worker must not stall
 /// for the shutdown timeout (see [`raceway_proto::lifecycle`]).
-const DROP_POLICY: DropPolicy = DropPolicy {
+const BLOCKING_POLICY: BlockingPolicy = BlockingPolicy {
     may_block: off_runtime,
 };
 
@@ -41,7 +41,7 @@ pub struct RacewayClient {
     handle: ClientHandle<TaskLocalStore>,
 }
 
-raceway_proto::adapter_client!(RacewayClient, TaskLocalStore, DROP_POLICY);
+raceway_proto::adapter_client!(RacewayClient, TaskLocalStore, BLOCKING_POLICY);
 
 impl RacewayClient {
     /// A future that runs `future` as a new flow forked from the current one (or as a new

@@ -579,6 +579,15 @@ impl RealServer {
         }
     }
 
+    /// The server's verdict once it holds all `recorded` events: waits for them (at most
+    /// 30 s, the server analyses about 1,000 a second), panics if any is missing, and
+    /// returns [`RealServer::race_pairs`].
+    pub fn race_pairs_after(&self, recorded: u64) -> RacePairs {
+        let captured = self.wait_for_captured(recorded, Duration::from_secs(30));
+        assert_eq!(captured, recorded, "events on the server");
+        self.race_pairs()
+    }
+
     /// Polls `GET /status` until `events_captured >= n` and it has not changed for a while
     /// (at least 300 ms and two engine ticks, so that events still in the capture buffer
     /// show up), or until `timeout`; returns the last value seen (compare it with `n`).

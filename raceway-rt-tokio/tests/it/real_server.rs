@@ -5,7 +5,7 @@
 //! scenario runs [`REPEAT`] times, each on a fresh server, because the server's verdicts
 //! across services depend on arrival order (WIRE.md, "Measured on the real server").
 //!
-//! Without the server binary (`RACEWAY_SERVER_BIN`, or `../shared/raceway-server/`) every
+//! Without the server binary (see `raceway_testkit::real_server` for where it is looked for) every
 //! test prints one line and passes; under CI (`RACEWAY_REQUIRE_SERVER=1`) it fails.
 
 use std::collections::{BTreeSet, HashMap};
@@ -41,9 +41,7 @@ async fn verdict(server: &RealServer, clients: &[&Arc<RacewayClient>]) -> RacePa
         assert_eq!(s.export.dropped(), 0, "{s:?}");
         recorded += s.core.recorded;
     }
-    let captured = server.wait_for_captured(recorded, Duration::from_secs(30));
-    assert_eq!(captured, recorded, "events on the server");
-    server.race_pairs()
+    server.race_pairs_after(recorded)
 }
 
 /// The flows (thread ids) that appear in the pairs on `variable`.
