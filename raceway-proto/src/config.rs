@@ -17,6 +17,8 @@
 //! | `RACEWAY_SHUTDOWN_TIMEOUT_MS` | how long drop and `shutdown()` wait to drain | 5000 |
 //! | `RACEWAY_CAUSAL_DELIVERY` | send a flow's events before it crosses a service boundary (`true`/`false`) | `true` |
 //! | `RACEWAY_CAUSAL_TIMEOUT_MS` | the longest one crossing waits for that | 1000 |
+//! | `RACEWAY_SERVER_BUFFER` | events the server's capture buffer holds (its `buffer_size`); `0` turns pacing off | 10000 |
+//! | `RACEWAY_SERVER_EVENTS_PER_SEC` | events a second the server analyses (its `batch_size` per `flush_interval_ms`) | 1000 |
 //!
 //! Values given in code win over the environment, except `RACEWAY_DISABLED`, which always
 //! applies (a kill switch for operators).
@@ -25,7 +27,7 @@ use core::fmt;
 use core::time::Duration;
 use std::string::{String, ToString};
 
-use crate::export::ExportConfig;
+use crate::export::{ExportConfig, ServerCapacity};
 
 /// Everything a client needs to know.
 #[derive(Debug, Clone)]
@@ -221,6 +223,19 @@ impl Config {
         }
         if let Some(n) = num_var("RACEWAY_CAUSAL_TIMEOUT_MS")? {
             self.causal_timeout = Duration::from_millis(n);
+        }
+        let buffer = num_var("RACEWAY_SERVER_BUFFER")?;
+        let rate = num_var("RACEWAY_SERVER_EVENTS_PER_SEC")?;
+        if buffer.is_some() || rate.is_some() {
+            let base = self.export.server_capacity.unwrap_or(ServerCapacity::RACEWAY_DEFAULT);
+            let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+            self.export.server_capacity = match buffer {
+                Some(0) => None,
+                b => Some(ServerCapacity {
+                    buffer_events: b.map_or(base.buffer_events, clamp),
+                    events_per_sec: rate.map_or(base.events_per_sec, |r| clamp(r.max(1))),
+                }),
+            };
         }
         Ok(self)
     }

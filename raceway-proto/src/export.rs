@@ -24,6 +24,10 @@ use crate::event::Event;
 use crate::ids::splitmix64;
 use crate::time::Instant;
 
+mod room;
+use room::Room;
+pub use room::ServerCapacity;
+
 // ---------------------------------------------------------------------------------------
 // Configuration and counters
 
@@ -53,6 +57,11 @@ pub struct ExportConfig {
     pub max_attempts: u32,
     /// Seed of the backoff jitter (deterministic, for tests and simulations).
     pub jitter_seed: u64,
+    /// What the server can take (default [`ServerCapacity::RACEWAY_DEFAULT`], the real
+    /// server's own defaults). Bodies leave only as fast as the server is estimated to make
+    /// room, so its buffer never fills: a full buffer drops events in a way that cannot be
+    /// resent exactly (see the `room` module docs). `None` sends as fast as answers come.
+    pub server_capacity: Option<ServerCapacity>,
 }
 
 impl Default for ExportConfig {
@@ -68,6 +77,7 @@ impl Default for ExportConfig {
             max_retry_after: Duration::from_secs(60),
             max_attempts: 10,
             jitter_seed: 0x5eed,
+            server_capacity: Some(ServerCapacity::RACEWAY_DEFAULT),
         }
     }
 }
@@ -515,6 +525,11 @@ enum Phase {
 /// are retried until shutdown; `413` splits the batch in half (a one-event batch is
 /// dropped as oversized); other answers drop the batch as rejected.
 ///
+/// Bodies leave no faster than the server is estimated to make room
+/// ([`ExportConfig::server_capacity`]): a body waits until the estimate has room for it, and
+/// one larger than the server's whole (estimated) buffer is cut to it. So the server's
+/// buffer does not fill, and a `206` is the exception: it corrects the estimate.
+///
 /// `206` means the server's buffer was full. With readable counts
 /// ([`SendOutcome::Partial`]) the taken head of the batch is done and the dropped tail
 /// stays first in line, in order, ahead of every later event; without them the batch is
@@ -543,6 +558,8 @@ pub struct Exporter {
     server_full_streak: u32,
     /// No body leaves before this: the server said its buffer was full.
     paced_until: Instant,
+    /// The server's estimated room (`None`: not paced).
+    room: Option<Room>,
 }
 
 impl Exporter {
@@ -557,6 +574,7 @@ impl Exporter {
             encoder: BatchEncoder::new(config.max_body_bytes),
             next_drain: now.saturating_add(config.flush_interval),
             rng: config.jitter_seed,
+            room: config.server_capacity.map(|c| Room::new(c, now)),
             config,
             pending: VecDeque::new(),
             in_flight: None,
@@ -697,6 +715,17 @@ impl Exporter {
             if front.not_before > now {
                 return None;
             }
+            if let Some(room) = &mut self.room {
+                let len = front.events.len();
+                let available = room.available(now);
+                if available < len.min(room.max_body_events()) {
+                    return None;
+                }
+                if available < len {
+                    self.split_front(available);
+                }
+            }
+            let front = self.pending.front_mut()?;
             buf.clear();
             self.outcomes.clear();
             let outcomes = &mut self.outcomes;
@@ -706,18 +735,7 @@ impl Exporter {
                 }
             });
             if summary.consumed < front.events.len() {
-                let rest = front.events.split_off(summary.consumed);
-                let rest = Batch {
-                    events: rest,
-                    first_seq: front.first_seq + summary.consumed as u64,
-                    not_before: front.not_before,
-                    status_failures: 0,
-                    failures: 0,
-                    bytes: 0,
-                    fresh: !front.server_full,
-                    server_full: front.server_full,
-                };
-                self.pending.insert(1, rest);
+                self.split_front(summary.consumed);
             }
             let front = self.pending.front_mut()?;
             // Keep the batch as it was sent, so a retry sends the same body.
@@ -740,6 +758,9 @@ impl Exporter {
             }
             front.bytes = summary.bytes;
             front.fresh = false;
+            if let Some(room) = &mut self.room {
+                room.take(summary.encoded, now);
+            }
             let id = BatchId(self.next_id);
             self.next_id += 1;
             self.in_flight = Some(id);
@@ -749,6 +770,28 @@ impl Exporter {
                 bytes: summary.bytes,
             });
         }
+    }
+
+    /// Cuts the front batch after its first `at` events (`0 < at < len`); the rest is next
+    /// in line, due when the front was, and may still be topped up if the front could.
+    fn split_front(&mut self, at: usize) {
+        let Some(front) = self.pending.front_mut() else {
+            return;
+        };
+        if at == 0 || at >= front.events.len() {
+            return;
+        }
+        let rest = Batch {
+            events: front.events.split_off(at),
+            first_seq: front.first_seq + at as u64,
+            not_before: front.not_before,
+            status_failures: 0,
+            failures: 0,
+            bytes: 0,
+            fresh: !front.server_full,
+            server_full: front.server_full,
+        };
+        self.pending.insert(1, rest);
     }
 
     /// Handles the outcome of the send `id`. Outcomes of unknown ids (sends of an
@@ -765,7 +808,7 @@ impl Exporter {
         let n = len as u64;
         match outcome {
             SendOutcome::Partial { accepted, dropped } if dropped == 0 && accepted == len => {
-                self.delivered_whole();
+                self.delivered_whole(now);
             }
             SendOutcome::Partial { accepted, dropped } if accepted.checked_add(dropped) == Some(len) => {
                 self.partial(accepted, dropped, now);
@@ -776,10 +819,10 @@ impl Exporter {
                 self.stats.unconfirmed_partial += n;
                 self.stats.batches_partial += 1;
                 self.pending.pop_front();
-                self.pace_server_full(now);
+                self.pace_server_full(0, now);
             }
             SendOutcome::Status { status, .. } if (200..300).contains(&status) => {
-                self.delivered_whole();
+                self.delivered_whole(now);
             }
             SendOutcome::Status { status: 413, .. } => {
                 if front.events.len() <= 1 {
@@ -849,13 +892,16 @@ impl Exporter {
     }
 
     /// The front batch was taken whole: done, and the server has room again.
-    fn delivered_whole(&mut self) {
+    fn delivered_whole(&mut self, now: Instant) {
         if let Some(front) = self.pending.pop_front() {
             self.stats.sent += front.events.len() as u64;
             self.stats.batches_sent += 1;
             self.stats.bytes_sent += front.bytes as u64;
         }
         self.server_full_streak = 0;
+        if let Some(room) = &mut self.room {
+            room.taken_whole(now);
+        }
     }
 
     /// A `206` whose counts add up: the head of the front batch is done, its tail (the
@@ -889,12 +935,15 @@ impl Exporter {
             self.stats.requeued_server_full += dropped as u64;
             self.stats.retried += 1;
         }
-        self.pace_server_full(now);
+        self.pace_server_full(accepted, now);
     }
 
     /// After a `206`: no body leaves before a backoff that grows with every `206` in a row
     /// (as after a `429` without `Retry-After`), and starts over once a body is taken whole.
-    fn pace_server_full(&mut self, now: Instant) {
+    fn pace_server_full(&mut self, accepted: usize, now: Instant) {
+        if let Some(room) = &mut self.room {
+            room.full(accepted, now);
+        }
         self.server_full_streak = self.server_full_streak.saturating_add(1);
         let delay = self.backoff(self.server_full_streak);
         self.paced_until = now.saturating_add(delay);
@@ -938,7 +987,11 @@ impl Exporter {
         }
         if self.in_flight.is_none() {
             if let Some(b) = self.pending.front() {
-                consider(b.not_before.max(self.paced_until));
+                let mut due = b.not_before.max(self.paced_until);
+                if let Some(room) = &self.room {
+                    due = due.max(room.ready_at(b.events.len()));
+                }
+                consider(due);
             }
         }
         t

@@ -234,10 +234,12 @@ pub fn status_kib(field: &str) -> Option<u64> {
 }
 
 /// The soak configuration: defaults (queue 8192, batches of 512, 4 pending batches,
-/// 1 MiB bodies), short timings so restarts cost milliseconds.
+/// 1 MiB bodies), short timings so restarts cost milliseconds, and no pacing to the real
+/// server's capacity (the collector takes whatever it gets, as fast as it can).
 pub fn config(service: &str, url: &str) -> Config {
     let mut c = Config::new(service);
     c.endpoint = Some(url.to_string());
+    c.export.server_capacity = None;
     c.instance_id = Some("soak".into());
     c.export.flush_interval = Duration::from_millis(50);
     c.export.initial_backoff = Duration::from_millis(50);

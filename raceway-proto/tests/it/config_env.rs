@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use raceway_proto::config::{Config, ConfigError};
+use raceway_proto::export::ServerCapacity;
 
-const VARS: [&str; 9] = [
+const VARS: [&str; 11] = [
+    "RACEWAY_SERVER_BUFFER",
+    "RACEWAY_SERVER_EVENTS_PER_SEC",
     "RACEWAY_ENDPOINT",
     "RACEWAY_API_KEY",
     "RACEWAY_SERVICE_NAME",
@@ -32,6 +35,30 @@ fn environment_variables() {
     assert!(c.enabled);
     assert_eq!(c.export.queue_capacity, 8192);
     assert_eq!(c.export.flush_interval, Duration::from_secs(1));
+    assert_eq!(c.export.server_capacity, Some(ServerCapacity::RACEWAY_DEFAULT));
+
+    // The server's capacity: either value alone keeps the other's default; a buffer of
+    // 0 turns pacing off.
+    std::env::set_var("RACEWAY_SERVER_EVENTS_PER_SEC", "5000");
+    let c = Config::from_env().unwrap();
+    assert_eq!(
+        c.export.server_capacity,
+        Some(ServerCapacity {
+            buffer_events: 10_000,
+            events_per_sec: 5_000
+        })
+    );
+    std::env::set_var("RACEWAY_SERVER_BUFFER", "0");
+    assert_eq!(Config::from_env().unwrap().export.server_capacity, None);
+    std::env::set_var("RACEWAY_SERVER_BUFFER", "-1");
+    assert!(matches!(
+        Config::from_env(),
+        Err(ConfigError::InvalidVar {
+            name: "RACEWAY_SERVER_BUFFER",
+            ..
+        })
+    ));
+    clear();
 
     // Everything set.
     std::env::set_var("RACEWAY_ENDPOINT", "http://127.0.0.1:8080/");

@@ -16,9 +16,17 @@ use raceway_proto::export::{
 };
 use raceway_proto::{EventId, Instant};
 
+/// Defaults without pacing to the server's room: these tests answer `206` by hand to check
+/// what happens to the dropped tail; how a `206` corrects the pacing is `export_pacing`'s.
+fn unpaced() -> ExportConfig {
+    let mut c = ExportConfig::default();
+    c.server_capacity = None;
+    c
+}
+
 fn config() -> ExportConfig {
     {
-        let mut c = ExportConfig::default();
+        let mut c = unpaced();
         c.max_batch_events = 10;
         c
     }
@@ -262,7 +270,7 @@ fn no_duplicates_over_206_206_200() {
 #[test]
 fn backoff_after_206_grows_and_resets_after_a_full_200() {
     let cfg = {
-        let mut c = ExportConfig::default();
+        let mut c = unpaced();
         c.max_batch_events = 10;
         c.initial_backoff = ms(100);
         c.max_backoff = ms(1600);
@@ -323,7 +331,7 @@ fn a_full_server_holds_back_every_batch_not_only_the_tail() {
 #[test]
 fn a_429_without_retry_after_backs_off_exponentially() {
     let cfg = {
-        let mut c = ExportConfig::default();
+        let mut c = unpaced();
         c.max_batch_events = 10;
         c.max_attempts = 100;
         c.initial_backoff = ms(100);
@@ -407,7 +415,7 @@ fn an_unreadable_or_inconsistent_206_is_not_resent_and_counted_unconfirmed() {
 #[test]
 fn a_tail_the_server_never_takes_is_lost_to_server_capacity() {
     let mut sim = Sim::new({
-        let mut c = ExportConfig::default();
+        let mut c = unpaced();
         c.max_batch_events = 10;
         c.max_attempts = 3;
         c
@@ -441,7 +449,7 @@ fn a_tail_the_server_never_takes_is_lost_to_server_capacity() {
 #[test]
 fn a_tail_that_then_meets_server_errors_is_still_a_capacity_loss() {
     let mut sim = Sim::new({
-        let mut c = ExportConfig::default();
+        let mut c = unpaced();
         c.max_batch_events = 10;
         c.max_attempts = 2;
         c
@@ -534,7 +542,7 @@ fn a_flush_waits_for_the_requeued_tail() {
 #[test]
 fn a_flush_counts_a_lost_tail_as_done() {
     let mut sim = Sim::new({
-        let mut c = ExportConfig::default();
+        let mut c = unpaced();
         c.max_batch_events = 10;
         c.max_attempts = 1;
         c
@@ -582,7 +590,7 @@ impl FullServer {
 #[test]
 fn a_burst_into_a_full_server_arrives_once_and_in_order() {
     let mut sim = Sim::new({
-        let mut c = ExportConfig::default();
+        let mut c = unpaced();
         c.max_batch_events = 100;
         c
     });

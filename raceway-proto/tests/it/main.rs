@@ -8,6 +8,7 @@ mod clock_proptest;
 mod config_env;
 mod export_batching;
 mod export_flush_shutdown;
+mod export_pacing;
 mod export_partial;
 mod export_queue;
 mod export_rejected;
