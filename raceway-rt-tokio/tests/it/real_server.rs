@@ -364,3 +364,79 @@ async fn s5b_parallel_calls_to_one_handler_race_between_the_two_b_flows() {
         assert_eq!(pairs.total(), 1, "{pairs}");
     }
 }
+
+// Fan-in: a documented limit of the server, pinned -----------------------------------------
+//
+// A request spawns two tasks, `left` writes `left` and `right` writes `right`, it joins
+// both (left first), then reads both. Nothing races. The local analyser says so. The server
+// orders two events of one trace with different thread ids only when one is an ancestor
+// of the other through `parent_id` links (WIRE.md rule 5), and every event has one
+// `parent_id`: the ancestors of the request's read form one chain. The SDK links the first
+// event after a join to the joined child's last event, so that chain runs through the
+// child joined last (`right`) and not through `left`. No choice of parent can put both on
+// it, since neither child is an ancestor of the other. The server therefore reports
+// exactly one false pair: the request's read of `left` against `left`'s write. This test
+// pins that answer. If the server learns to load the distributed edges or several parents,
+// the pair goes away and this test fails, so the README's limit can then be dropped.
+
+async fn fan_in(State(rw): State<Arc<RacewayClient>>) -> &'static str {
+    rw.track_state_change("left", None::<i64>, 0, "Write");
+    rw.track_state_change("right", None::<i64>, 0, "Write");
+    let (l, r) = (rw.clone(), rw.clone());
+    let left = rw.spawn(async move {
+        l.track_state_change("left", Some(0), 1, "Write");
+    });
+    let right = rw.spawn(async move {
+        r.track_state_change("right", Some(0), 1, "Write");
+    });
+    left.join().await.expect("left");
+    right.join().await.expect("right");
+    rw.track_state_change("left", None::<i64>, 1, "Read");
+    rw.track_state_change("right", None::<i64>, 1, "Read");
+    "ok"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_in_of_two_tasks_is_one_false_pair_on_the_server_and_none_locally() {
+    for _ in 0..REPEAT {
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
+        let mut config = common::fast_config("fanin", &server.url());
+        config.local_analysis = true;
+        let rw = Arc::new(RacewayClient::from_config(config).expect("config"));
+        let addr = common::serve(app(
+            Router::new().route("/fan-in", post(fan_in)),
+            &rw,
+            rw.clone(),
+        ))
+        .await;
+        fire(format!("http://{addr}"), vec!["/fan-in".into()]).await;
+        let pairs = verdict(&server, &[&rw]).await;
+        let local = rw.races();
+        assert!(local.is_empty(), "the local analyser is exact here: {local:?}");
+        assert_eq!(pairs.variables(), vec!["left"], "{pairs}");
+        assert_eq!(pairs.count("left"), 1, "{pairs}");
+        assert_eq!(pairs.total(), 1, "{pairs}");
+        // The pair is the request's read against the `left` task's write.
+        let detail = &pairs.details()[0];
+        let mut got = [&detail["event1_location"], &detail["event2_location"]]
+            .map(|l| l.as_str().unwrap_or_default().to_string());
+        got.sort();
+        let mut want = [
+            "l.track_state_change(\"left\", Some(0), 1, \"Write\");",
+            "rw.track_state_change(\"left\", None::<i64>, 1, \"Read\");",
+        ]
+        .map(|code| format!("raceway-rt-tokio/tests/it/real_server.rs:{}", line_of(code)));
+        want.sort();
+        assert_eq!(got, want, "{detail}");
+    }
+}
+
+/// The line of this file that holds `code`.
+fn line_of(code: &str) -> usize {
+    include_str!("real_server.rs")
+        .lines()
+        .position(|l| l.trim() == code)
+        .map_or(0, |i| i + 1)
+}
