@@ -6,6 +6,8 @@
 //!   chunks the benchmark empties the queue, untimed, so it never measures the full-queue
 //!   drop path.
 //! - `raceway-blocking/local`: local mode, record + the local analyser's `observe`.
+//! - `raceway-blocking/unsampled`: inside a flow whose trace the sampler left out (the
+//!   check before anything is built); `raceway-blocking/disabled`: `RACEWAY_DISABLED`.
 //! - `raceway-0.1`: the published crate's `track_state_change` inside
 //!   `RACEWAY_CONTEXT.scope(...)`, its client made inside a tokio runtime (its constructor
 //!   spawns its flush task), pointed at the same unused port.
@@ -79,6 +81,32 @@ fn record(c: &mut Criterion) {
         });
     }
     drop(local);
+
+    // An unsampled trace (issue 13's goal: at most 5 ns), and the SDK disabled.
+    let mut config = Config::new("bench");
+    config.endpoint = Some(endpoint.clone());
+    config.sampler = raceway_proto::sampling::Sampler::always_off();
+    config.shutdown_timeout = Duration::from_millis(100);
+    let unsampled = RacewayClient::from_config(config).expect("valid config");
+    {
+        let _flow = unsampled.start_trace();
+        group.bench_function("raceway-blocking/unsampled", |b| {
+            b.iter(|| unsampled.track_state_change("balance", Some(100i64), 90i64, "Write"))
+        });
+    }
+    assert_eq!(
+        unsampled.stats().core.recorded,
+        0,
+        "an unsampled trace recorded events"
+    );
+    drop(unsampled);
+    let mut config = Config::new("bench");
+    config.enabled = false;
+    let disabled = RacewayClient::from_config(config).expect("valid config");
+    group.bench_function("raceway-blocking/disabled", |b| {
+        b.iter(|| disabled.track_state_change("balance", Some(100i64), 90i64, "Write"))
+    });
+    drop(disabled);
 
     // The published crate.
     let runtime = tokio::runtime::Builder::new_multi_thread()

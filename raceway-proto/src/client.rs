@@ -145,6 +145,10 @@ pub struct Sink {
     export_stats: Mutex<ExportStats>,
     recorded: AtomicU64,
     warned_drop: AtomicBool,
+    /// The service name, for diagnostics.
+    service: String,
+    /// The statuses of refused batches already reported (each is reported once).
+    warned_rejected: Mutex<Vec<u16>>,
     /// False after a send failed, until one succeeds: causal waits are skipped meanwhile.
     healthy: AtomicBool,
     no_context: AtomicU64,
@@ -175,6 +179,8 @@ impl Sink {
             export_stats: Mutex::new(ExportStats::default()),
             recorded: AtomicU64::new(0),
             warned_drop: AtomicBool::new(false),
+            service: config.service_name.clone(),
+            warned_rejected: Mutex::new(Vec::new()),
             healthy: AtomicBool::new(true),
             no_context: AtomicU64::new(0),
             invalid_access: AtomicU64::new(0),
@@ -254,6 +260,31 @@ impl Sink {
         }
     }
 
+    /// For the exporter: the server refused a batch of `events` events with `status`
+    /// (counted in `dropped_rejected`, not retried). Reported through the `log` facade the
+    /// first time each status is seen, so a wrong key is said once, not once a batch.
+    pub fn report_rejected(&self, status: u16, events: u64) {
+        {
+            let mut seen = lock(&self.warned_rejected);
+            if seen.contains(&status) {
+                return;
+            }
+            seen.push(status);
+        }
+        let why = match status {
+            401 | 403 => "the API key is missing or wrong: check RACEWAY_API_KEY (Config::api_key)",
+            422 => "an event does not match the server's schema",
+            400 => "the body is not JSON the server reads",
+            _ => "the server does not take these events",
+        };
+        crate::diag::warn(format_args!(
+            "service {:?}: the server refused a batch of {events} events with status {status} ({why}); \
+             refused batches are dropped, not retried (counted in stats().export.dropped_rejected, \
+             last_rejected_status); further refusals with {status} are not reported",
+            self.service
+        ));
+    }
+
     /// For the exporter: whether the last send reached the server and was taken.
     pub fn set_healthy(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::Relaxed);
@@ -303,7 +334,7 @@ impl<S> core::fmt::Debug for ClientCore<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ClientCore")
             .field("service", &self.config.service_name)
-            .field("endpoint", &self.config.endpoint)
+            .field("endpoint", &self.config.redacted_endpoint())
             .field("sink", &self.sink)
             .finish_non_exhaustive()
     }
@@ -320,7 +351,8 @@ impl<S: ContextStore> ClientCore<S> {
             &config.module,
             std::process::id(),
         );
-        let tracer = Tracer::new(service, Arc::new(FastIds), Arc::new(SystemClock::new()));
+        let tracer = Tracer::new(service, Arc::new(FastIds), Arc::new(SystemClock::new()))
+            .with_sampler(config.sampler);
         let sink = Arc::new(Sink::new(&config));
         Self {
             tracer,
@@ -366,13 +398,53 @@ impl<S: ContextStore> ClientCore<S> {
             return;
         }
         let location = SourceLocation::caller();
-        let access = access_type.into_access_type().unwrap_or_else(|| {
-            self.sink.invalid_access.fetch_add(1, Ordering::Relaxed);
-            AccessType::Write
+        let mut access_type = Some(access_type);
+        self.record_with(
+            &mut || {
+                let access = access_type
+                    .take()
+                    .and_then(IntoAccessType::into_access_type)
+                    .unwrap_or_else(|| {
+                        self.sink.invalid_access.fetch_add(1, Ordering::Relaxed);
+                        AccessType::Write
+                    });
+                let old = old_value.as_ref().map(to_json_value);
+                Some(EventKind::state_change(
+                    variable,
+                    old,
+                    to_json_value(&new_value),
+                    access,
+                    location.clone(),
+                ))
+            },
+            None,
+        );
+    }
+
+    /// Records the event `make` builds in the current flow, building it only when the flow
+    /// is recorded (sampled): nothing is serialized for an unsampled trace.
+    fn record_with(&self, make: &mut dyn FnMut() -> Option<EventKind>, duration_ns: Option<u64>) -> bool {
+        if !self.config.enabled {
+            return false;
+        }
+        let mut event = None;
+        let found = self.with_flow(&mut |flow| {
+            if flow.is_sampled() && event.is_none() {
+                event = make().map(|kind| self.tracer.record(flow, kind, duration_ns));
+            }
         });
-        let old = old_value.as_ref().map(to_json_value);
-        let kind = EventKind::state_change(variable, old, to_json_value(&new_value), access, location);
-        self.record(kind, None);
+        match event {
+            Some(e) => {
+                self.sink.emit(e);
+                true
+            }
+            None => {
+                if !found {
+                    self.sink.no_context.fetch_add(1, Ordering::Relaxed);
+                }
+                false
+            }
+        }
     }
 
     /// Records a function call with its arguments.
@@ -391,9 +463,18 @@ impl<S: ContextStore> ClientCore<S> {
         if !self.config.enabled {
             return;
         }
-        let kind =
-            EventKind::function_call(name, &self.tracer.service().module, to_json_value(args), location);
-        self.record(kind, duration_ns);
+        let module = &self.tracer.service().module;
+        self.record_with(
+            &mut || {
+                Some(EventKind::function_call(
+                    name,
+                    module,
+                    to_json_value(args),
+                    location,
+                ))
+            },
+            duration_ns,
+        );
     }
 
     /// Runs `f`, then records the call with its duration.
@@ -494,10 +575,12 @@ impl<S: ContextStore> ClientCore<S> {
 
     /// Records a custom event.
     pub fn track_custom<T: Serialize>(&self, name: &str, data: T) {
-        self.record(
-            EventKind::Custom {
-                name: name.into(),
-                data: to_json_value(&data),
+        self.record_with(
+            &mut || {
+                Some(EventKind::Custom {
+                    name: name.into(),
+                    data: to_json_value(&data),
+                })
             },
             None,
         );
@@ -542,7 +625,9 @@ impl<S: ContextStore> ClientCore<S> {
         let mut out = None;
         self.with_flow(&mut |flow| {
             let (child, spawn) = self.tracer.fork(flow, spawned_by);
-            self.sink.emit(spawn);
+            if flow.is_sampled() {
+                self.sink.emit(spawn);
+            }
             out = Some(child);
         });
         out
@@ -560,8 +645,10 @@ impl<S: ContextStore> ClientCore<S> {
             return;
         }
         self.with_flow(&mut |flow| {
-            let ev = self.tracer.join(flow, child, awaited_at);
-            self.sink.emit(ev);
+            if flow.is_sampled() {
+                let ev = self.tracer.join(flow, child, awaited_at);
+                self.sink.emit(ev);
+            }
         });
     }
 
@@ -717,32 +804,12 @@ impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
     }
 
     fn record(&self, kind: EventKind, duration_ns: Option<u64>) -> bool {
-        if !self.config.enabled {
-            return false;
-        }
         let mut kind = Some(kind);
-        let mut event = None;
-        let found = self.with_flow(&mut |flow| {
-            if let Some(k) = kind.take() {
-                event = Some(self.tracer.record(flow, k, duration_ns));
-            }
-        });
-        match event {
-            Some(e) => {
-                self.sink.emit(e);
-                true
-            }
-            None => {
-                if !found {
-                    self.sink.no_context.fetch_add(1, Ordering::Relaxed);
-                }
-                false
-            }
-        }
+        self.record_with(&mut || kind.take(), duration_ns)
     }
 
     fn record_in(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) {
-        if self.config.enabled {
+        if self.config.enabled && flow.is_sampled() {
             self.sink.emit(self.tracer.record(flow, kind, duration_ns));
         }
     }
@@ -811,6 +878,9 @@ impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
         let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let mut header = None;
         self.with_flow(&mut |flow| {
+            if !flow.is_sampled() {
+                return;
+            }
             let ev = self.tracer.record(
                 flow,
                 EventKind::HttpResponse {

@@ -3,7 +3,8 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `RACEWAY_ENDPOINT` | server URL; unset = keep events for the local analyser | unset |
-//! | `RACEWAY_API_KEY` | key sent as `Authorization: Bearer` and `X-Raceway-Key` | unset |
+//! | `RACEWAY_API_KEY` | key sent as `Authorization: Bearer` and `X-Raceway-Key` (never printed: `Debug`, `Display` and errors show `<redacted>`) | unset |
+//! | `RACEWAY_CA_FILE` | PEM file of the CA certificate(s) that `https://` endpoints are checked against, instead of the default roots (see "TLS" below) | unset: Mozilla's roots |
 //! | `RACEWAY_SERVICE_NAME` | service name | the name given in code, else `unknown-service` |
 //! | `RACEWAY_INSTANCE_ID` | instance id | `$HOSTNAME-pid`, else `instance-pid` |
 //! | `RACEWAY_ENVIRONMENT` | environment tag | `development` |
@@ -17,26 +18,59 @@
 //! | `RACEWAY_SHUTDOWN_TIMEOUT_MS` | how long drop and `shutdown()` wait to drain | 5000 |
 //! | `RACEWAY_CAUSAL_DELIVERY` | send a flow's events before it crosses a service boundary (`true`/`false`) | `true` |
 //! | `RACEWAY_CAUSAL_TIMEOUT_MS` | the longest one crossing waits for that | 1000 |
+//! | `RACEWAY_SAMPLE_RATIO` | share of new traces recorded, `0` to `1`; a caller's `traceparent` decision wins (parent-based) | `1` |
+//! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | OpenTelemetry's sampler names (`parentbased_traceidratio`, ...), read when `RACEWAY_SAMPLE_RATIO` is unset | `parentbased_always_on` |
 //! | `RACEWAY_SERVER_BUFFER` | events the server's capture buffer holds (its `buffer_size`); `0` turns pacing off | 10000 |
 //! | `RACEWAY_SERVER_EVENTS_PER_SEC` | events a second the server analyses (its `batch_size` per `flush_interval_ms`) | 1000 |
 //!
 //! Values given in code win over the environment, except `RACEWAY_DISABLED`, which always
-//! applies (a kill switch for operators).
+//! applies (a kill switch for operators). An unusable value is an error that names the
+//! variable, never its value ([`ConfigError::InvalidVar`]).
+//!
+//! # TLS
+//!
+//! `https://` endpoints need the `rustls` feature (ureq's rustls with the *ring* provider).
+//! By default the server's certificate is checked against Mozilla's root certificates,
+//! built into the binary (the `webpki-roots` crate, ureq's default), not the operating
+//! system's store: the same roots on every machine and in every container image, with no
+//! system CA bundle needed, and no trust in roots an administrator or a proxy added.
+//! A collector with a certificate from a private CA is trusted with
+//! [`Config::ca_file`] (`RACEWAY_CA_FILE`): a PEM file with one or more `CERTIFICATE`
+//! blocks, which then *replace* the default roots (as `curl --cacert` does), so only that
+//! CA is trusted. It is read when the client is built; a file that cannot be read or holds
+//! no certificate is [`ConfigError::InvalidCaFile`]. A certificate that is not trusted or
+//! not valid for the endpoint's host name fails the send: the events are kept and retried
+//! with backoff (counted in `stats().export.retried`, and dropped and counted at shutdown
+//! if it never works), and the first such failure is reported once through the `log`
+//! facade, with the reason.
+//!
+//! # Secrets
+//!
+//! `Debug` and `Display` of [`Config`], [`ConfigError`], the clients and the sender never
+//! show the API key, nor the user name, password, query or fragment of the endpoint
+//! ([`redact_url`]).
 
 use core::fmt;
 use core::time::Duration;
 use std::string::{String, ToString};
 
 use crate::export::{ExportConfig, ServerCapacity};
+use crate::sampling::{parse_ratio, Sampler, SamplerError};
 
 /// Everything a client needs to know.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows neither the API key nor the user name and password of the endpoint.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// Server URL (`http://host:port`); `None` keeps events for the local analyser.
     pub endpoint: Option<String>,
     /// API key for the server.
     pub api_key: Option<String>,
+    /// A PEM file of CA certificates that `https://` endpoints are checked against instead
+    /// of the default roots (Mozilla's); `RACEWAY_CA_FILE`. See the [module docs](self),
+    /// "TLS". Not used for `http://` endpoints.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Service name.
     pub service_name: String,
     /// Instance id; `None` picks `$HOSTNAME-pid`.
@@ -70,10 +104,109 @@ pub struct Config {
     /// A local analyser shared with other clients; when set, this client feeds it (in
     /// addition to exporting, when an endpoint is set).
     pub analyzer: Option<crate::client::SharedAnalyzer>,
+    /// Which traces are recorded (default: parent-based, always on; see
+    /// [`crate::sampling`]). `RACEWAY_SAMPLE_RATIO`, else `OTEL_TRACES_SAMPLER` and
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    pub sampler: Sampler,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field named, so that a new one needs a decision about what it may show.
+        let Config {
+            endpoint,
+            api_key,
+            ca_file,
+            service_name,
+            instance_id,
+            environment,
+            module,
+            enabled,
+            local_analysis,
+            export,
+            request_timeout,
+            connect_timeout,
+            shutdown_timeout,
+            causal_delivery,
+            causal_timeout,
+            analyzer,
+            sampler,
+        } = self;
+        f.debug_struct("Config")
+            .field("endpoint", &endpoint.as_deref().map(redact_url))
+            .field("api_key", &api_key.as_ref().map(|_| Redacted))
+            .field("ca_file", ca_file)
+            .field("service_name", service_name)
+            .field("instance_id", instance_id)
+            .field("environment", environment)
+            .field("module", module)
+            .field("enabled", enabled)
+            .field("local_analysis", local_analysis)
+            .field("export", export)
+            .field("request_timeout", request_timeout)
+            .field("connect_timeout", connect_timeout)
+            .field("shutdown_timeout", shutdown_timeout)
+            .field("causal_delivery", causal_delivery)
+            .field("causal_timeout", causal_timeout)
+            .field("analyzer", analyzer)
+            .field("sampler", sampler)
+            .finish()
+    }
+}
+
+/// Shown in place of a secret.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `url` fit to print: the user name and password (`https://user:secret@host`), the query
+/// and the fragment are replaced by `***`; the scheme, host, port and path stay.
+///
+/// Anything before the last `@` that precedes the query counts as user information, so a
+/// password holding `/` or `@` is hidden too. A string without `://` is read as starting
+/// with the host. Borrowed when there is nothing to hide.
+///
+/// ```
+/// use raceway_proto::config::redact_url;
+///
+/// assert_eq!(redact_url("https://user:s3cr3t@raceway.example:8443/x"), "https://***@raceway.example:8443/x");
+/// assert_eq!(redact_url("http://127.0.0.1:8080?key=s3cr3t"), "http://127.0.0.1:8080?***");
+/// assert_eq!(redact_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+/// ```
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before_query, query) = rest.split_at(end);
+    let at = before_query.rfind('@');
+    if at.is_none() && query.is_empty() {
+        return Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..start]);
+    match at {
+        Some(at) => {
+            out.push_str("***");
+            out.push_str(&before_query[at..]);
+        }
+        None => out.push_str(before_query),
+    }
+    if let Some(sep) = query.chars().next() {
+        out.push(sep);
+        out.push_str("***");
+    }
+    Cow::Owned(out)
 }
 
 /// A configuration value that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` and `Display` show an endpoint through [`redact_url`], and never a key.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// An environment variable holds something that is not what it should be.
@@ -89,6 +222,36 @@ pub enum ConfigError {
     InvalidApiKey,
     /// `https://` was asked for but the crate was built without its `rustls` feature.
     TlsNotEnabled,
+    /// The CA file ([`Config::ca_file`], `RACEWAY_CA_FILE`) cannot be read or holds no
+    /// PEM certificate.
+    InvalidCaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidVar { name, expected } => f
+                .debug_struct("InvalidVar")
+                .field("name", name)
+                .field("expected", expected)
+                .finish(),
+            ConfigError::InvalidEndpoint(e) => {
+                f.debug_tuple("InvalidEndpoint").field(&redact_url(e)).finish()
+            }
+            ConfigError::InvalidApiKey => f.write_str("InvalidApiKey"),
+            ConfigError::TlsNotEnabled => f.write_str("TlsNotEnabled"),
+            ConfigError::InvalidCaFile { path, reason } => f
+                .debug_struct("InvalidCaFile")
+                .field("path", path)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -97,13 +260,24 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidVar { name, expected } => {
                 write!(f, "environment variable {name} must be {expected}")
             }
-            ConfigError::InvalidEndpoint(e) => write!(f, "endpoint {e:?} is not an http:// or https:// URL"),
+            ConfigError::InvalidEndpoint(e) => {
+                write!(
+                    f,
+                    "endpoint {:?} is not an http:// or https:// URL",
+                    redact_url(e)
+                )
+            }
             ConfigError::InvalidApiKey => {
                 f.write_str("api key holds characters that cannot go in an HTTP header")
             }
             ConfigError::TlsNotEnabled => {
                 f.write_str("https endpoint needs the `rustls` feature of this crate")
             }
+            ConfigError::InvalidCaFile { path, reason } => write!(
+                f,
+                "CA file {} (Config::ca_file, RACEWAY_CA_FILE) cannot be used: {reason}",
+                path.display()
+            ),
         }
     }
 }
@@ -145,6 +319,7 @@ impl Config {
         Self {
             endpoint: None,
             api_key: None,
+            ca_file: None,
             service_name: service_name.to_string(),
             instance_id: None,
             environment: "development".into(),
@@ -158,6 +333,7 @@ impl Config {
             causal_delivery: true,
             causal_timeout: Duration::from_secs(1),
             analyzer: None,
+            sampler: Sampler::default(),
         }
     }
 
@@ -175,14 +351,31 @@ impl Config {
                 self.service_name = v;
             }
         }
+        // The endpoint and key are checked here, so that the error names the variable:
+        // its value may hold a secret and is never quoted.
         if let Some(v) = var("RACEWAY_ENDPOINT") {
             if override_code || self.endpoint.is_none() {
+                check_endpoint(&v, true).map_err(|_| ConfigError::InvalidVar {
+                    name: "RACEWAY_ENDPOINT",
+                    expected: "an http:// or https:// URL",
+                })?;
                 self.endpoint = Some(v);
             }
         }
         if let Some(v) = var("RACEWAY_API_KEY") {
             if override_code || self.api_key.is_none() {
+                if !is_header_safe_key(&v) {
+                    return Err(ConfigError::InvalidVar {
+                        name: "RACEWAY_API_KEY",
+                        expected: "visible ASCII characters only (no spaces or control characters)",
+                    });
+                }
                 self.api_key = Some(v);
+            }
+        }
+        if let Some(v) = var("RACEWAY_CA_FILE") {
+            if override_code || self.ca_file.is_none() {
+                self.ca_file = Some(std::path::PathBuf::from(v));
             }
         }
         if let Some(v) = var("RACEWAY_INSTANCE_ID") {
@@ -224,10 +417,33 @@ impl Config {
         if let Some(n) = num_var("RACEWAY_CAUSAL_TIMEOUT_MS")? {
             self.causal_timeout = Duration::from_millis(n);
         }
+        if let Some(v) = var("RACEWAY_SAMPLE_RATIO") {
+            let ratio = parse_ratio(&v).map_err(|_| ConfigError::InvalidVar {
+                name: "RACEWAY_SAMPLE_RATIO",
+                expected: "a number from 0 to 1",
+            })?;
+            self.sampler = Sampler::ratio(ratio).parent_based();
+        } else if let Some(name) = var("OTEL_TRACES_SAMPLER") {
+            let arg = var("OTEL_TRACES_SAMPLER_ARG");
+            self.sampler = Sampler::from_otel(&name, arg.as_deref()).map_err(|e| match e {
+                SamplerError::InvalidRatio => ConfigError::InvalidVar {
+                    name: "OTEL_TRACES_SAMPLER_ARG",
+                    expected: "a number from 0 to 1",
+                },
+                _ => ConfigError::InvalidVar {
+                    name: "OTEL_TRACES_SAMPLER",
+                    expected: "always_on, always_off, traceidratio, parentbased_always_on, \
+                               parentbased_always_off or parentbased_traceidratio",
+                },
+            })?;
+        }
         let buffer = num_var("RACEWAY_SERVER_BUFFER")?;
         let rate = num_var("RACEWAY_SERVER_EVENTS_PER_SEC")?;
         if buffer.is_some() || rate.is_some() {
-            let base = self.export.server_capacity.unwrap_or(ServerCapacity::RACEWAY_DEFAULT);
+            let base = self
+                .export
+                .server_capacity
+                .unwrap_or(ServerCapacity::RACEWAY_DEFAULT);
             let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
             self.export.server_capacity = match buffer {
                 Some(0) => None,
@@ -320,30 +536,19 @@ impl Config {
     /// Checks the endpoint and API key. `tls` says whether the adapter can do https.
     pub fn validate(&self, tls: bool) -> Result<(), ConfigError> {
         if let Some(e) = &self.endpoint {
-            let lower = e.to_ascii_lowercase();
-            let rest = if let Some(r) = lower.strip_prefix("http://") {
-                r
-            } else if let Some(r) = lower.strip_prefix("https://") {
-                if !tls {
-                    return Err(ConfigError::TlsNotEnabled);
-                }
-                r
-            } else {
-                return Err(ConfigError::InvalidEndpoint(e.clone()));
-            };
-            if rest.is_empty()
-                || rest.starts_with('/')
-                || e.bytes().any(|b| b.is_ascii_control() || b == b' ')
-            {
-                return Err(ConfigError::InvalidEndpoint(e.clone()));
-            }
+            check_endpoint(e, tls)?;
         }
         if let Some(k) = &self.api_key {
-            if k.is_empty() || !k.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            if !is_header_safe_key(k) {
                 return Err(ConfigError::InvalidApiKey);
             }
         }
         Ok(())
+    }
+
+    /// The endpoint fit to print ([`redact_url`]): no user name, password or query.
+    pub fn redacted_endpoint(&self) -> Option<String> {
+        self.endpoint.as_deref().map(|e| redact_url(e).into_owned())
     }
 
     /// The URL events are POSTed to: `{endpoint}/events`.
@@ -364,6 +569,32 @@ impl Config {
             None => std::format!("instance-{pid}"),
         }
     }
+}
+
+/// Checks that `e` is an `http://` (or, with `tls`, `https://`) URL with a host and no
+/// control characters or spaces. The error holds the endpoint with its secrets redacted.
+fn check_endpoint(e: &str, tls: bool) -> Result<(), ConfigError> {
+    let invalid = || ConfigError::InvalidEndpoint(redact_url(e).into_owned());
+    let lower = e.to_ascii_lowercase();
+    let rest = if let Some(r) = lower.strip_prefix("http://") {
+        r
+    } else if let Some(r) = lower.strip_prefix("https://") {
+        if !tls {
+            return Err(ConfigError::TlsNotEnabled);
+        }
+        r
+    } else {
+        return Err(invalid());
+    };
+    if rest.is_empty() || rest.starts_with('/') || e.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// True when `k` can be an HTTP header value as it is: visible ASCII, not empty.
+fn is_header_safe_key(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 impl Config {

@@ -139,7 +139,15 @@ impl ExportDriver {
     pub fn handle_outcome(&mut self, id: BatchId, outcome: SendOutcome, now: Instant) {
         let ok = matches!(outcome, SendOutcome::Status { status, .. } if (200..300).contains(&status) && status != 206);
         self.sink.set_healthy(ok);
+        let rejected_before = self.exporter.stats().dropped_rejected;
         self.exporter.handle_outcome(id, outcome, now);
+        let stats = self.exporter.stats();
+        if stats.dropped_rejected > rejected_before {
+            if let Some(status) = stats.last_rejected_status {
+                self.sink
+                    .report_rejected(status, stats.dropped_rejected - rejected_before);
+            }
+        }
         self.publish();
     }
 

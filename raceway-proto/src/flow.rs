@@ -51,6 +51,7 @@ use crate::clock::{Component, VectorClock};
 use crate::event::{Event, EventKind, Metadata, SourceLocation, Tags};
 use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
 use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
+use crate::sampling::Sampler;
 use crate::time::{Timestamp, WallClock};
 
 /// Who is recording: the service identity stamped on every event.
@@ -115,9 +116,16 @@ pub struct Flow {
     locks: Vec<Arc<str>>,
     task_id: Option<EventId>,
     distributed: bool,
+    /// Recorded (see [`crate::sampling`]); an unsampled flow records nothing.
+    sampled: bool,
 }
 
 impl Flow {
+    /// True when this flow's trace is recorded ([`crate::sampling`]).
+    pub fn is_sampled(&self) -> bool {
+        self.sampled
+    }
+
     /// The trace.
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
@@ -191,6 +199,7 @@ impl Flow {
             locks: Vec::new(),
             task_id: None,
             distributed: false,
+            sampled: true,
         }
     }
 
@@ -220,12 +229,14 @@ pub struct Tracer {
     service: Arc<Service>,
     ids: Arc<dyn IdGenerator>,
     wall: Arc<dyn WallClock>,
+    sampler: Sampler,
 }
 
 impl core::fmt::Debug for Tracer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Tracer")
             .field("service", &self.service)
+            .field("sampler", &self.sampler)
             .finish_non_exhaustive()
     }
 }
@@ -237,7 +248,20 @@ impl Tracer {
             service: Arc::new(service),
             ids,
             wall,
+            sampler: Sampler::default(),
         }
+    }
+
+    /// This tracer, deciding with `sampler` which traces are recorded (default:
+    /// [`Sampler::default`], parent-based, always on).
+    pub fn with_sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// The sampler in use.
+    pub fn sampler(&self) -> &Sampler {
+        &self.sampler
     }
 
     /// The service identity.
@@ -264,13 +288,15 @@ impl Tracer {
             locks: Vec::new(),
             task_id: None,
             distributed: false,
+            sampled: true,
         }
     }
 
-    /// A root flow of a new trace.
+    /// A root flow of a new trace, recorded when the sampler says so.
     pub fn new_trace(&self) -> Flow {
         let mut f = self.flow(self.ids.trace_id(), self.ids.span_id());
         f.clock.ensure(&f.thread_id.clone(), 0);
+        f.sampled = self.sampler.sample_root(f.trace_id);
         f
     }
 
@@ -291,6 +317,7 @@ impl Tracer {
             .as_ref()
             .map(|t| Arc::from(alloc::string::ToString::to_string(t).as_str()));
         f.distributed = true;
+        f.sampled = self.sampler.sample(remote.sampled, remote.trace_id);
         f
     }
 
@@ -355,6 +382,7 @@ impl Tracer {
         child.tracestate = parent.tracestate.clone();
         child.task_id = Some(task_id);
         child.distributed = parent.distributed;
+        child.sampled = parent.sampled;
         (child, spawn)
     }
 
@@ -385,6 +413,9 @@ impl Tracer {
         let own = flow.thread_id.clone();
         flow.clock.increment(&own);
         let child = self.ids.span_id();
+        if !flow.sampled {
+            return Propagation::unsampled(flow.trace_id, child, flow.tracestate.as_deref());
+        }
         self.headers_for(flow, child, Some(flow.span_id))
     }
 

@@ -56,6 +56,7 @@ pub mod headers;
 pub mod ids;
 #[cfg(feature = "std")]
 pub mod lifecycle;
+pub mod sampling;
 #[cfg(feature = "std")]
 pub mod sync;
 #[cfg(feature = "std")]

@@ -10,36 +10,59 @@
 //! body says how many events the server took), so a
 //! collector that announces a huge body costs nothing. Redirects are not followed (a POST
 //! of events is never redirected by a Raceway server). With the `rustls` feature,
-//! `https://` endpoints go through ureq's rustls support.
+//! `https://` endpoints go through ureq's rustls support, checked against Mozilla's roots
+//! (`webpki-roots`) or, when [`Config::ca_file`] is set, against the CA certificates of
+//! that PEM file only (see [`crate::config`], "TLS"). A TLS failure (an untrusted
+//! certificate, one for another host name) is a [`SendOutcome::ConnectionError`]: retried
+//! with backoff, and reported once through the `log` facade with its reason.
+//!
+//! Its `Debug` shows the URL through [`crate::config::redact_url`] and no header values.
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use std::io::ErrorKind;
 use std::string::{String, ToString};
+use std::sync::Arc;
 use std::vec;
 use std::vec::Vec;
 
 use crate::boundary::Sender;
-use crate::config::{Config, ConfigError};
+use crate::config::{redact_url, Config, ConfigError};
 use crate::export::{classify_response, SendOutcome, MAX_RESPONSE_BODY_BYTES};
 
 /// POSTs batches to `{endpoint}/events` with ureq (blocking).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UreqSender {
     agent: ureq::Agent,
     url: String,
+    /// `content-type` and the two auth headers, whose values hold the key.
     headers: Vec<(&'static str, String)>,
+    /// True once a TLS failure was reported (shared by clones: one report per client).
+    warned_tls: Arc<AtomicBool>,
+}
+
+impl core::fmt::Debug for UreqSender {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(name, _)| *name).collect();
+        f.debug_struct("UreqSender")
+            .field("url", &redact_url(&self.url))
+            .field("headers", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UreqSender {
-    /// A sender for `config` (endpoint, key, timeouts). Fails on a bad endpoint or key, and
-    /// on an `https://` endpoint when the crate is built without its `rustls` feature.
+    /// A sender for `config` (endpoint, key, timeouts, CA file). Fails on a bad endpoint or
+    /// key, on an `https://` endpoint when the crate is built without its `rustls` feature,
+    /// and on a [`Config::ca_file`] that cannot be read or holds no certificate (read only
+    /// for an `https://` endpoint).
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate(cfg!(feature = "rustls"))?;
         let url = config
             .events_url()
             .ok_or_else(|| ConfigError::InvalidEndpoint(String::new()))?;
         if url.parse::<http::Uri>().is_err() {
-            return Err(ConfigError::InvalidEndpoint(url));
+            return Err(ConfigError::InvalidEndpoint(redact_url(&url).into_owned()));
         }
         let mut headers = vec![("content-type", "application/json".to_string())];
         for (name, value) in config.auth_headers() {
@@ -48,7 +71,15 @@ impl UreqSender {
             }
             headers.push((name, value));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let builder = ureq::Agent::config_builder();
+        #[cfg(feature = "rustls")]
+        let builder = match &config.ca_file {
+            Some(path) if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) => {
+                builder.tls_config(private_roots(path)?)
+            }
+            _ => builder,
+        };
+        let agent: ureq::Agent = builder
             .http_status_as_error(false)
             .timeout_global(Some(config.request_timeout))
             .timeout_connect(Some(config.connect_timeout))
@@ -58,10 +89,16 @@ impl UreqSender {
             .user_agent(concat!("raceway-rust/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(Self { agent, url, headers })
+        Ok(Self {
+            agent,
+            url,
+            headers,
+            warned_tls: Arc::new(AtomicBool::new(false)),
+        })
     }
 
-    /// The URL batches go to.
+    /// The URL batches go to, as configured: it may hold a user name and password, so
+    /// print it through [`redact_url`].
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -89,8 +126,60 @@ impl UreqSender {
                     .unwrap_or_default();
                 classify_response(status, retry_after.as_deref(), &body)
             }
-            Err(e) => outcome_of(&e),
+            Err(e) => {
+                let https = self
+                    .url
+                    .get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+                if https && is_tls_failure(&e) && !self.warned_tls.swap(true, Ordering::Relaxed) {
+                    crate::diag::warn(format_args!(
+                        "https to {}: the TLS connection failed: {e}. The server's certificate \
+                         is not trusted or not valid for this host name (a private CA is trusted with \
+                         RACEWAY_CA_FILE or Config::ca_file). Events are kept and retried with backoff \
+                         (stats().export.retried), and dropped and counted at shutdown if it never \
+                         works; this is reported once",
+                        redact_url(&self.url)
+                    ));
+                }
+                outcome_of(&e)
+            }
         }
+    }
+}
+
+/// The TLS configuration that trusts the CA certificates of the PEM file `path` only.
+#[cfg(feature = "rustls")]
+fn private_roots(path: &std::path::Path) -> Result<ureq::tls::TlsConfig, ConfigError> {
+    let invalid = |reason: String| ConfigError::InvalidCaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {} // a private key or another block: not a root
+            Err(e) => return Err(invalid(std::format!("not PEM: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(invalid("it holds no PEM CERTIFICATE block".to_string()));
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+        .build())
+}
+
+/// True for a failed TLS handshake: rustls reports a refused certificate as an I/O error of
+/// kind `InvalidData` (ureq wraps it), or as a TLS error of ureq's own.
+fn is_tls_failure(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Io(e) => e.kind() == ErrorKind::InvalidData,
+        ureq::Error::Tls(_) => true,
+        #[cfg(feature = "rustls")]
+        ureq::Error::Rustls(_) | ureq::Error::Pem(_) => true,
+        _ => false,
     }
 }
 

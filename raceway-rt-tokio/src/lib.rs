@@ -32,11 +32,16 @@
 //!
 //! # Features
 //! - `rustls`: `https://` endpoints.
+//! - `reqwest`: `PropagateMiddleware`, the propagating client integration for reqwest
+//!   (through `reqwest-middleware`), what [`RacewayClient::propagate_layer`] is for tower
+//!   clients.
 #![warn(missing_docs)]
 
 mod client;
 mod context;
 mod middleware;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod spawn;
 mod sync;
 
@@ -44,6 +49,8 @@ pub use client::RacewayClient;
 pub use context::{RacewayContext, TaskLocalStore, RACEWAY_CONTEXT};
 pub use middleware::{PropagateLayer, PropagateService, RacewayLayer, RacewayService};
 pub use raceway_proto::api::*;
+#[cfg(feature = "reqwest")]
+pub use reqwest::PropagateMiddleware;
 pub use spawn::{Instrumented, TrackedJoinHandle};
 pub use sync::{
     AsyncTrackedGuard, AsyncTrackedMutex, AsyncTrackedRwLock, TrackedMutex, TrackedMutexGuard, TrackedRwLock,

@@ -203,17 +203,40 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         // Called in the caller's task, so the current flow is the caller's.
-        let _ = self.client.inject_headers_now(request.headers_mut());
+        inject_outgoing(&self.client, request.headers_mut());
         // The clone that was polled ready is the one that sends (tower's usual dance).
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let client = self.client.clone();
-        Box::pin(async move {
-            // Causal delivery: the caller's events reach the server before the callee's.
-            client.causal_barrier_with(tokio::time::sleep).await;
-            let response = inner.call(request).await?;
-            client.merge_response(response.headers());
-            Ok(response)
-        })
+        Box::pin(async move { send_outgoing(&client, || inner.call(request), http::Response::headers).await })
     }
+}
+
+/// The way out of a propagated call, shared by every HTTP-client integration of this crate
+/// ([`PropagateService`], the reqwest `PropagateMiddleware`): puts the current flow's
+/// propagation headers into the outgoing request. Call it in the caller's task (the current
+/// flow is the caller's), then [`send_outgoing`].
+pub(crate) fn inject_outgoing(client: &RacewayClient, headers: &mut http::HeaderMap) {
+    // Outside a flow, or with the client disabled, the request goes out untouched.
+    let _ = client.inject_headers_now(headers);
+}
+
+/// The rest of a propagated call, after [`inject_outgoing`]: causal delivery (what the
+/// caller recorded so far reaches the server before the callee's events), then `send`,
+/// then the callee's `raceway-clock` from the response merged into the calling flow, so
+/// what the callee did happens before what the caller does next. A failed send merges
+/// nothing.
+pub(crate) async fn send_outgoing<R, E, F, Fut>(
+    client: &RacewayClient,
+    send: F,
+    response_headers: fn(&R) -> &http::HeaderMap,
+) -> Result<R, E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<R, E>>,
+{
+    client.causal_barrier_with(tokio::time::sleep).await;
+    let response = send().await?;
+    client.merge_response(response_headers(&response));
+    Ok(response)
 }

@@ -68,7 +68,9 @@ use raceway_proto::Event;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub mod logs;
 pub mod real_server;
+pub mod tls;
 pub use real_server::{PostReply, RacePairs, RealServer, ServerOptions};
 
 /// The server's body limit: 2 MiB (axum's default). Larger bodies get `413`.

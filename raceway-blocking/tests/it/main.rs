@@ -15,13 +15,16 @@ mod hostile_collector;
 mod ledger_example;
 mod lifecycle;
 mod real_server;
+mod real_server_auth;
 mod s1_unlocked_balance;
 mod s3_locked_balance;
 mod s4_program_order;
 mod s8_atomic_counter;
+mod secrets;
 mod shutdown_hanging_collector;
 mod soak;
 mod spawn_join;
+mod tls;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
 /// harness re-runs this binary with `collector_child --exact` (see `soak`).

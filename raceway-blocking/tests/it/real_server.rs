@@ -1,5 +1,6 @@
-//! RACES.md on the real Raceway server, with the threaded client: the scenarios that a
-//! plain threaded program has (S1, S3, S4, S6, S8), written with the public API, exported
+//! RACES.md on the real Raceway server, with the threaded client: every scenario (S1 to
+//! S8; S5a and S5b between two threaded services over HTTP on 127.0.0.1, each request
+//! served with `handle_request` on a thread of its own), written with the public API, exported
 //! to a fresh real server each time, and the server's race report compared with the truth
 //! column exactly. S8's atomic counter is left out of the comparison: the server lists
 //! `AtomicRMW` pairs by design (RACES.md).
@@ -7,11 +8,14 @@
 //! Without the server binary every test prints one line and passes; under CI
 //! (`RACEWAY_REQUIRE_SERVER=1`) it fails.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use raceway_blocking::{Config, RacewayClient, TrackedMutex};
+use raceway_blocking::{Config, RacewayClient, TrackedMutex, TrackedRwLock};
 use raceway_testkit::{RacePairs, RealServer};
 
 const REPEAT: usize = 5;
@@ -149,6 +153,299 @@ fn s8_two_threads_write_total_without_a_lock_one_pair() {
         assert_eq!(pairs.count("total"), 1, "{pairs}");
         // The server lists AtomicRMW pairs by design (RACES.md S8): not compared.
         assert_eq!(pairs.total() - pairs.count("counter"), 1, "{pairs}");
+    }
+}
+
+// S2 ------------------------------------------------------------------------------------
+
+#[test]
+fn s2_odd_threads_record_more_events_first_still_six_pairs() {
+    for _ in 0..REPEAT {
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
+        let rw = client(&server, "ledger");
+        let balance = Arc::new(AtomicI64::new(100));
+        let workers: Vec<_> = (0..4)
+            .map(|i| {
+                let (rw2, balance) = (rw.clone(), balance.clone());
+                rw.spawn(move || {
+                    if i % 2 == 1 {
+                        rw2.track_function_call("audit", i);
+                        rw2.track_custom("extra", i);
+                    }
+                    let seen = balance.load(Ordering::SeqCst);
+                    rw2.track_state_change("balance", None::<i64>, seen, "Read");
+                    std::thread::sleep(Duration::from_millis(20));
+                    balance.store(seen - 10, Ordering::SeqCst);
+                    rw2.track_state_change("balance", Some(seen), seen - 10, "Write");
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("worker");
+        }
+        let pairs = verdict(&server, &rw);
+        assert_eq!(pairs.count("balance"), 6, "{pairs}");
+        assert_eq!(flows(&pairs, "balance").len(), 4, "{pairs}");
+        assert_eq!(pairs.total(), 6, "{pairs}");
+    }
+}
+
+/// The flows (thread ids) that appear in the pairs on `variable`.
+fn flows(pairs: &RacePairs, variable: &str) -> BTreeSet<String> {
+    pairs
+        .pairs(variable)
+        .into_iter()
+        .flat_map(|(a, b)| [a.to_string(), b.to_string()])
+        .collect()
+}
+
+// S7 ------------------------------------------------------------------------------------
+
+#[test]
+fn s7_readers_and_a_writer_under_one_tracked_rwlock_do_not_race() {
+    for _ in 0..REPEAT {
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
+        let rw = client(&server, "config");
+        let lock = Arc::new(TrackedRwLock::new(1u32, rw.clone(), "config-lock"));
+        let mut threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (rw2, lock) = (rw.clone(), lock.clone());
+                rw.spawn(move || {
+                    let guard = lock.read();
+                    rw2.track_state_change("config", None::<u32>, *guard, "Read");
+                    std::thread::sleep(Duration::from_millis(20));
+                })
+            })
+            .collect();
+        let (rw2, lock2) = (rw.clone(), lock.clone());
+        threads.push(rw.spawn(move || {
+            let mut guard = lock2.write();
+            *guard += 1;
+            rw2.track_state_change("config", Some(*guard - 1), *guard, "Write");
+        }));
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let pairs = verdict(&server, &rw);
+        assert!(pairs.is_empty(), "{pairs}");
+    }
+}
+
+// S5a and S5b: two threaded services over HTTP ----------------------------------------------
+
+/// A threaded HTTP/1.1 server on 127.0.0.1 (std::net, one thread per connection, one
+/// request per connection), as a blocking service without a server crate would be: each
+/// request is served with `handle_request`, and its `raceway-clock` goes on the response.
+struct ThreadedService {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+type Route = fn(&RacewayClient, &str) -> u16;
+
+impl ThreadedService {
+    fn start(rw: Arc<RacewayClient>, route: Route) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let accept = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let rw = rw.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_connection(stream, &rw, route);
+                });
+            }
+        });
+        Self {
+            addr,
+            stop,
+            accept: Some(accept),
+        }
+    }
+}
+
+impl Drop for ThreadedService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads the request line and the headers (and skips a `content-length` body).
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<(String, Vec<(String, String)>)> {
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    Ok((first.trim_end().to_string(), headers))
+}
+
+fn serve_connection(stream: TcpStream, rw: &RacewayClient, route: Route) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let (first, headers) = read_head(&mut reader)?;
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    std::io::copy(&mut reader.by_ref().take(length as u64), &mut std::io::sink())?;
+    let mut parts = first.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or("GET"), parts.next().unwrap_or("/"));
+    let pairs = headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let answer = rw.handle_request(method, path, pairs, || (route(rw, path), "ok"));
+    let mut out = format!(
+        "HTTP/1.1 {} OK\r\ncontent-length: {}\r\nconnection: close\r\n",
+        answer.status,
+        answer.body.len()
+    );
+    for (name, value) in answer.response_headers() {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(answer.body);
+    let mut stream = stream;
+    stream.write_all(out.as_bytes())?;
+    stream.flush()
+}
+
+/// POSTs to `http://{addr}{path}` with `headers` over a fresh connection; returns the
+/// status and the response headers (names in lower case).
+fn post(addr: SocketAddr, path: &str, headers: &HashMap<String, String>) -> (u16, Vec<(String, String)>) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let mut out =
+        format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 0\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    stream.write_all(out.as_bytes()).expect("send");
+    let mut reader = BufReader::new(stream);
+    let (status_line, headers) = read_head(&mut reader).expect("answer");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    std::io::copy(&mut reader, &mut std::io::sink()).expect("body");
+    (status, headers)
+}
+
+/// Service A's outgoing call from the current flow: the propagation headers (which also
+/// send A's pending events first), the call, and B's `raceway-clock` merged back.
+fn call(rw: &RacewayClient, addr: SocketAddr, path: &str) {
+    let headers = rw.propagation_headers(None).expect("in a flow");
+    let (status, answer) = post(addr, path, &headers);
+    assert_eq!(status, 200);
+    let merged = rw.merge_response_headers(answer.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    assert!(
+        merged,
+        "B answers a propagated call with raceway-clock: {answer:?}"
+    );
+}
+
+/// Service B's routes: `/total` (S5a) reads and writes `total`; `/stock` (S5b) reads
+/// `stock`, sleeps, writes it.
+fn b_routes(rw: &RacewayClient, path: &str) -> u16 {
+    match path {
+        "/total" => {
+            rw.track_state_change("total", None::<i64>, 10, "Read");
+            rw.track_state_change("total", Some(10), 11, "Write");
+            200
+        }
+        "/stock" => {
+            rw.track_state_change("stock", None::<i64>, 5, "Read");
+            std::thread::sleep(Duration::from_millis(30));
+            rw.track_state_change("stock", Some(5), 4, "Write");
+            200
+        }
+        _ => 404,
+    }
+}
+
+fn verdict_of(server: &RealServer, clients: &[&RacewayClient]) -> RacePairs {
+    let mut recorded = 0;
+    for c in clients {
+        c.flush(Duration::from_secs(10)).expect("flush");
+        let s = c.stats();
+        assert_eq!(s.export.dropped(), 0, "{s:?}");
+        recorded += s.core.recorded;
+    }
+    server.race_pairs_after(recorded)
+}
+
+#[test]
+fn s5a_call_and_return_between_two_threaded_services_does_not_race() {
+    for _ in 0..REPEAT {
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
+        let (a, b) = (client(&server, "svc-a"), client(&server, "svc-b"));
+        let service_b = ThreadedService::start(b.clone(), b_routes);
+        {
+            let _request = a.start_trace();
+            a.track_state_change("total", Some(0), 10, "Write");
+            call(&a, service_b.addr, "/total");
+            a.track_state_change("total", None::<i64>, 11, "Read");
+        }
+        drop(service_b);
+        let pairs = verdict_of(&server, &[&*a, &*b]);
+        assert!(pairs.is_empty(), "{pairs}");
+    }
+}
+
+#[test]
+fn s5b_two_parallel_calls_to_one_threaded_handler_race_between_the_two_b_flows() {
+    for _ in 0..REPEAT {
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
+        let (a, b) = (client(&server, "svc-a"), client(&server, "svc-b"));
+        let service_b = ThreadedService::start(b.clone(), b_routes);
+        {
+            let _request = a.start_trace();
+            // A threaded caller calls in parallel from two threads of its flow.
+            let calls: Vec<_> = (0..2)
+                .map(|_| {
+                    let (a2, addr) = (a.clone(), service_b.addr);
+                    a.spawn(move || call(&a2, addr, "/stock"))
+                })
+                .collect();
+            for c in calls {
+                c.join().expect("call");
+            }
+        }
+        drop(service_b);
+        let pairs = verdict_of(&server, &[&*a, &*b]);
+        assert_eq!(pairs.count("stock"), 1, "{pairs}");
+        let flows = flows(&pairs, "stock");
+        assert_eq!(flows.len(), 2, "{pairs}");
+        assert!(flows.iter().all(|f| f.starts_with("svc-b#")), "{pairs}");
+        assert_eq!(pairs.total(), 1, "{pairs}");
     }
 }
 

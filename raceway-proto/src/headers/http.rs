@@ -23,6 +23,9 @@ impl Propagation {
         if self.tracestate().is_none() {
             map.remove(super::TRACESTATE);
         }
+        if self.raceway_clock().is_none() {
+            map.remove(RACEWAY_CLOCK);
+        }
     }
 }
 

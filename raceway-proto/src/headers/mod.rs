@@ -63,6 +63,9 @@ pub struct RemoteContext {
     pub clock: VectorClock,
     /// The caller's last event.
     pub event_id: Option<EventId>,
+    /// The caller's sampling decision: the W3C `traceparent` sampled flag, when a valid
+    /// `traceparent` came (`None` otherwise: a `raceway-clock` alone carries none).
+    pub sampled: Option<bool>,
 }
 
 impl RemoteContext {
@@ -75,6 +78,7 @@ impl RemoteContext {
             tracestate: None,
             clock: header.clock,
             event_id: header.event_id,
+            sampled: None,
         }
     }
 
@@ -88,6 +92,7 @@ impl RemoteContext {
             tracestate: None,
             clock: VectorClock::new(),
             event_id: None,
+            sampled: Some(tp.is_sampled()),
         }
     }
 }
@@ -178,6 +183,10 @@ impl HeaderCollector {
             (Some(Ok(_)), Some(Ok(s))) => TraceState::parse(&s).ok().filter(|t| !t.is_empty()),
             _ => None,
         };
+        let sampled = match &self.traceparent {
+            Some(Ok(tp)) => Some(tp.is_sampled()),
+            _ => None,
+        };
         let mut ctx = match (self.traceparent, self.raceway_clock) {
             (_, Some(Ok(header))) => RemoteContext::from_clock_header(header),
             (Some(Ok(tp)), _) => RemoteContext::from_traceparent(&tp),
@@ -190,6 +199,7 @@ impl HeaderCollector {
             }
         };
         ctx.tracestate = tracestate;
+        ctx.sampled = sampled;
         Ok(ctx)
     }
 }
@@ -270,7 +280,7 @@ fn visible_ascii(value: &[u8]) -> Option<&str> {
 pub struct Propagation {
     traceparent: String,
     tracestate: Option<String>,
-    raceway_clock: String,
+    raceway_clock: Option<String>,
 }
 
 impl Propagation {
@@ -280,8 +290,25 @@ impl Propagation {
         Self {
             traceparent: TraceParent::sampled(clock.trace_id, clock.span_id).to_string(),
             tracestate: tracestate.filter(|t| !t.is_empty()).map(ToString::to_string),
-            raceway_clock: clock.to_header_value(),
+            raceway_clock: Some(clock.to_header_value()),
         }
+    }
+
+    /// The headers of an unsampled trace ([`crate::sampling`]): `traceparent` with the
+    /// sampled flag cleared (`-00`), the `tracestate` forwarded, and no `raceway-clock`.
+    pub fn unsampled(trace_id: TraceId, span_id: SpanId, tracestate: Option<&str>) -> Self {
+        let mut tp = TraceParent::sampled(trace_id, span_id);
+        tp.flags &= !FLAG_SAMPLED;
+        Self {
+            traceparent: tp.to_string(),
+            tracestate: tracestate.filter(|t| !t.is_empty()).map(ToString::to_string),
+            raceway_clock: None,
+        }
+    }
+
+    /// True when the trace is recorded (the `traceparent` sampled flag).
+    pub fn is_sampled(&self) -> bool {
+        self.raceway_clock.is_some()
     }
 
     /// The `traceparent` value.
@@ -294,9 +321,9 @@ impl Propagation {
         self.tracestate.as_deref()
     }
 
-    /// The `raceway-clock` value.
-    pub fn raceway_clock(&self) -> &str {
-        &self.raceway_clock
+    /// The `raceway-clock` value (none for an unsampled trace).
+    pub fn raceway_clock(&self) -> Option<&str> {
+        self.raceway_clock.as_deref()
     }
 
     /// `(name, value)` for every header to send.
@@ -314,7 +341,9 @@ impl Propagation {
         if let Some(ts) = self.tracestate {
             v.push((TRACESTATE, ts));
         }
-        v.push((RACEWAY_CLOCK, self.raceway_clock));
+        if let Some(clock) = self.raceway_clock {
+            v.push((RACEWAY_CLOCK, clock));
+        }
         v
     }
 }
@@ -347,7 +376,11 @@ impl<'a> Iterator for PropagationIter<'a> {
                         return Some((TRACESTATE, ts));
                     }
                 }
-                2 => return Some((RACEWAY_CLOCK, &self.propagation.raceway_clock)),
+                2 => {
+                    if let Some(clock) = &self.propagation.raceway_clock {
+                        return Some((RACEWAY_CLOCK, clock));
+                    }
+                }
                 _ => return None,
             }
         }

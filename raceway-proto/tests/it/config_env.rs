@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use raceway_proto::config::{Config, ConfigError};
 use raceway_proto::export::ServerCapacity;
+use raceway_proto::sampling::Sampler;
 
-const VARS: [&str; 11] = [
+const VARS: [&str; 14] = [
+    "RACEWAY_SAMPLE_RATIO",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
     "RACEWAY_SERVER_BUFFER",
     "RACEWAY_SERVER_EVENTS_PER_SEC",
     "RACEWAY_ENDPOINT",
@@ -55,6 +59,39 @@ fn environment_variables() {
         Config::from_env(),
         Err(ConfigError::InvalidVar {
             name: "RACEWAY_SERVER_BUFFER",
+            ..
+        })
+    ));
+    clear();
+
+    // Sampling: parent-based always on by default; RACEWAY_SAMPLE_RATIO wins over
+    // OpenTelemetry's variables, which are read when it is unset.
+    assert_eq!(Config::from_env().unwrap().sampler, Sampler::default());
+    std::env::set_var("OTEL_TRACES_SAMPLER", "parentbased_traceidratio");
+    std::env::set_var("OTEL_TRACES_SAMPLER_ARG", "0.25");
+    assert_eq!(
+        Config::from_env().unwrap().sampler,
+        Sampler::ratio(0.25).parent_based()
+    );
+    std::env::set_var("RACEWAY_SAMPLE_RATIO", "0.1");
+    assert_eq!(
+        Config::from_env().unwrap().sampler,
+        Sampler::ratio(0.1).parent_based()
+    );
+    std::env::set_var("RACEWAY_SAMPLE_RATIO", "1.5");
+    assert!(matches!(
+        Config::from_env(),
+        Err(ConfigError::InvalidVar {
+            name: "RACEWAY_SAMPLE_RATIO",
+            ..
+        })
+    ));
+    std::env::remove_var("RACEWAY_SAMPLE_RATIO");
+    std::env::set_var("OTEL_TRACES_SAMPLER", "jaeger_remote");
+    assert!(matches!(
+        Config::from_env(),
+        Err(ConfigError::InvalidVar {
+            name: "OTEL_TRACES_SAMPLER",
             ..
         })
     ));

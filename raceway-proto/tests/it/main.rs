@@ -25,3 +25,4 @@ mod headers_proptest;
 mod headers_vectors;
 mod headers_w3c;
 mod races;
+mod secrets_env;

@@ -154,6 +154,7 @@ impl App {
             tracestate: None,
             clock: sent.clock,
             event_id: sent.event_id,
+            sampled: None,
         }
     }
 

@@ -4,6 +4,7 @@
 #[path = "../../../testkit/soak/harness.rs"]
 mod harness;
 
+mod channels;
 mod executors;
 mod export;
 mod hostile_collector;
@@ -11,8 +12,11 @@ mod hostile_collector;
 mod hyper_server;
 mod races;
 mod real_server;
+mod real_server_auth;
+mod secrets;
 mod serve;
 mod soak;
+mod tls;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
 /// harness re-runs this binary with `collector_child --exact` (see `soak`).

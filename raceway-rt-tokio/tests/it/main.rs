@@ -7,6 +7,7 @@ mod harness;
 
 mod auth;
 mod body_limit;
+mod channels;
 mod collector_down;
 mod hanging;
 mod hostile_collector;
@@ -17,8 +18,13 @@ mod races_distributed;
 mod races_local;
 mod readme_snippets;
 mod real_server;
+mod real_server_auth;
+mod reqwest_real_server;
 mod retries;
+mod sampling;
+mod secrets;
 mod soak;
+mod tls;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
 /// harness re-runs this binary with `collector_child --exact` (see `soak`).
