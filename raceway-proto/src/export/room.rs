@@ -133,7 +133,10 @@ impl Room {
     pub(crate) fn taken_whole(&mut self, now: Instant) {
         self.refill(now);
         self.rate = self.rate.saturating_add(self.max_rate / 32).min(self.max_rate);
-        self.cap = self.cap.saturating_add((self.cap / 64).max(MILLI)).min(self.max_cap);
+        self.cap = self
+            .cap
+            .saturating_add((self.cap / 64).max(MILLI))
+            .min(self.max_cap);
     }
 }
 
@@ -152,7 +155,10 @@ mod tests {
         r.take(9_000, at(0));
         assert_eq!(r.available(at(0)), 0);
         assert_eq!(r.available(at(1_000)), 900);
-        assert_eq!(r.ready_at(1_800), at(2_000).saturating_add(Duration::from_nanos(1)));
+        assert_eq!(
+            r.ready_at(1_800),
+            at(2_000).saturating_add(Duration::from_nanos(1))
+        );
         assert_eq!(r.available(at(100_000)), 9_000, "never above the buffer");
     }
 

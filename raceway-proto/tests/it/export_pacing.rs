@@ -95,11 +95,7 @@ fn run(config: ExportConfig, server: &mut ServerModel, events: usize) -> (usize,
 fn a_burst_three_times_the_buffer_never_fills_the_default_server() {
     // The real server's defaults: 10,000 events, 100 taken every 100 ms.
     let mut server = ServerModel::new(10_000, 100, ms(100));
-    let (bodies, partial, done) = run(
-        paced(Some(ServerCapacity::RACEWAY_DEFAULT)),
-        &mut server,
-        30_000,
-    );
+    let (bodies, partial, done) = run(paced(Some(ServerCapacity::RACEWAY_DEFAULT)), &mut server, 30_000);
     assert_eq!((partial, server.dropped), (0, 0), "the server was filled");
     assert!(bodies >= 30_000 / 512, "{bodies} bodies");
     // 9,000 at once, then 900 a second: 23.3 s, never faster than the server drains.
@@ -119,11 +115,7 @@ fn without_pacing_the_same_burst_fills_the_server() {
 fn a_server_smaller_than_configured_is_learnt_from_its_first_206() {
     // `--buffer 500` while the client assumes the default 10,000.
     let mut server = ServerModel::new(500, 100, ms(100));
-    let (_, partial, _) = run(
-        paced(Some(ServerCapacity::RACEWAY_DEFAULT)),
-        &mut server,
-        5_000,
-    );
+    let (_, partial, _) = run(paced(Some(ServerCapacity::RACEWAY_DEFAULT)), &mut server, 5_000);
     // The first body finds 500 of its 512 places; after that the exporter sends at most
     // what the server has room for, learnt from the answers.
     assert!(partial >= 1, "the first body fills the small server");
@@ -142,7 +134,8 @@ fn bodies_are_cut_to_the_room_the_server_has() {
     sim.drain();
     let (t, _) = sim.transmit().expect("a body");
     assert_eq!(t.events, 90, "the buffer less its margin");
-    sim.exporter.handle_outcome(t.id, SendOutcome::status(200), sim.now);
+    sim.exporter
+        .handle_outcome(t.id, SendOutcome::status(200), sim.now);
     assert!(sim.transmit().is_none(), "no room left at once");
     let next = sim.exporter.poll_timeout().expect("a timeout");
     // 90 more places at 900 a second.

@@ -405,12 +405,7 @@ async fn fan_in_of_two_tasks_is_one_false_pair_on_the_server_and_none_locally() 
         let mut config = common::fast_config("fanin", &server.url());
         config.local_analysis = true;
         let rw = Arc::new(RacewayClient::from_config(config).expect("config"));
-        let addr = common::serve(app(
-            Router::new().route("/fan-in", post(fan_in)),
-            &rw,
-            rw.clone(),
-        ))
-        .await;
+        let addr = common::serve(app(Router::new().route("/fan-in", post(fan_in)), &rw, rw.clone())).await;
         fire(format!("http://{addr}"), vec!["/fan-in".into()]).await;
         let pairs = verdict(&server, &[&rw]).await;
         let local = rw.races();
