@@ -104,6 +104,7 @@ mod client;
 mod context;
 mod spawn;
 mod sync;
+pub mod testing;
 
 pub use client::{HandledRequest, RacewayClient};
 pub use context::{FlowGuard, ThreadLocalStore};

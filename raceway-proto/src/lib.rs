@@ -61,6 +61,8 @@ pub mod sampling;
 pub mod sync;
 #[cfg(feature = "std")]
 pub mod system;
+#[cfg(feature = "std")]
+pub mod testing;
 pub mod time;
 #[cfg(feature = "ureq")]
 pub mod transport;

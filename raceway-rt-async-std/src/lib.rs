@@ -87,6 +87,7 @@ mod hyper_service;
 mod serve;
 mod spawn;
 mod sync;
+pub mod testing;
 
 pub use client::RacewayClient;
 pub use context::{RacewayContext, ThreadLocalStore};

@@ -44,6 +44,7 @@ mod middleware;
 mod reqwest;
 mod spawn;
 mod sync;
+pub mod testing;
 
 pub use client::RacewayClient;
 pub use context::{RacewayContext, TaskLocalStore, RACEWAY_CONTEXT};

@@ -24,6 +24,7 @@ mod secrets;
 mod shutdown_hanging_collector;
 mod soak;
 mod spawn_join;
+mod testing_api;
 mod tls;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
