@@ -4,7 +4,6 @@
 #[path = "../../../testkit/soak/harness.rs"]
 mod harness;
 
-mod channels;
 mod executors;
 mod export;
 mod hostile_collector;

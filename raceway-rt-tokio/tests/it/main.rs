@@ -7,7 +7,6 @@ mod harness;
 
 mod auth;
 mod body_limit;
-mod channels;
 mod collector_down;
 mod hanging;
 mod hostile_collector;
