@@ -3,6 +3,8 @@
 
     scripts/benchmarks.py            # full criterion runs (about 10 minutes on 2 cores)
     scripts/benchmarks.py --quick    # 1 s warm-up, 3 s measurement per benchmark
+    scripts/benchmarks.py --peers-only [--quick]   # only benches/peers (issue 11's baseline):
+                                     # writes benches/peers/{RESULTS.md,chart.svg}, not BENCHMARKS.md
 
 Every number in BENCHMARKS.md comes from this one command, on the machine it ran on:
 
@@ -71,9 +73,9 @@ def machine():
     }
 
 
-def read_criterion():
+def read_criterion(root=CRITERION):
     results = {}
-    for bj in CRITERION.glob("**/new/benchmark.json"):
+    for bj in root.glob("**/new/benchmark.json"):
         est = bj.parent / "estimates.json"
         if not est.exists():
             continue
@@ -112,9 +114,184 @@ def rate(r):
     return ""
 
 
+# -- issue 11's baseline: benches/peers (a crate outside the workspace) -------------------
+PEERS = ROOT / "benches" / "peers"
+PEERS_OUT = PEERS / "RESULTS.md"
+PEERS_CHART = PEERS / "chart.svg"
+PEER_CLIENTS = ["raceway-rt-tokio", "raceway-blocking", "raceway-0.1", "tracing", "otel"]
+PEER_COLORS = {"raceway-rt-tokio": "#1f77b4", "raceway-blocking": "#2ca02c", "raceway-0.1": "#d62728",
+               "tracing": "#9467bd", "otel": "#ff7f0e"}
+
+
+def run_peers(extra, env):
+    """Runs benches/peers (hot_path under criterion, e2e_real and memory printing JSON lines)."""
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    crit = target / "criterion"
+    for old in crit.glob("hot_path_*"):
+        shutil.rmtree(old)
+    env = dict(env, CARGO_TARGET_DIR=str(target))
+    manifest = ["--manifest-path", str(PEERS / "Cargo.toml")]
+    lines = {}
+    for bench, args in [("hot_path", extra), ("e2e_real", []), ("memory", [])]:
+        print(f"==> cargo bench --manifest-path benches/peers/Cargo.toml --bench {bench}", flush=True)
+        o = sh(["cargo", "bench", *manifest, "--bench", bench, *args], env=env, capture_output=True).stdout
+        sys.stdout.write(o)
+        for tag, js in re.findall(r"^(PEERS_\w+) (\{.*\})$", o, re.M):
+            lines.setdefault(tag, []).append(json.loads(js))
+    res = {k: v for k, v in read_criterion(crit).items() if v["group"].startswith("hot_path_")}
+    return {"res": res, "cpu": lines.get("PEERS_THREAD_CPU", []), "e2e": lines.get("PEERS_E2E", []),
+            "mem": lines.get("PEERS_MEM", [])}
+
+
+def peers_section(p):
+    res = p["res"]
+    med = lambda k: res[k]["median"] if k in res else None
+    fmt = lambda v: ns(v) if v is not None else "not run"
+    lines = []
+    w = lines.append
+    w("## Issue 11 baseline: the hot path beside raceway 0.1, tracing and OpenTelemetry (same run)")
+    w("")
+    w("`benches/peers` (a crate of its own, outside the workspace). Medians of criterion's estimates;")
+    w("ratio = median / raceway 0.1's median in the same group. Every contender exports: this SDK to a")
+    w("local collector answering 200 (no pacing, flushed between timed chunks, none dropped: checked),")
+    w("raceway 0.1 to the same collector, `tracing` into a capturing Layer, OpenTelemetry through a")
+    w("batch span processor into a no-op exporter. Chart: `benches/peers/chart.svg`.")
+    w("")
+    w("### Per event, one thread, in a request flow (goal: ≤ 80 ns caller cost)")
+    w("")
+    w("| contender | median | ratio vs raceway 0.1 |")
+    w("|---|---|---|")
+    base = med("hot_path_record/raceway-0.1")
+    for c in PEER_CLIENTS:
+        v = med(f"hot_path_record/{c}")
+        w(f"| {c} | {fmt(v)} | {v / base:.2f} |" if v and base else f"| {c} | {fmt(v)} | |")
+    w("")
+    w("### Per event vs vector clock size (goal: flat)")
+    w("")
+    w("| contender | 1 | 16 | 128 | 128 / 1 |")
+    w("|---|---|---|---|---|")
+    for c in ["raceway-rt-tokio", "raceway-blocking", "raceway-0.1"]:
+        vs = [med(f"hot_path_clock/{c}/{n}") for n in (1, 16, 128)]
+        r = f"{vs[2] / vs[0]:.2f}" if vs[0] and vs[2] else ""
+        w(f"| {c} | " + " | ".join(fmt(v) for v in vs) + f" | {r} |")
+    w("")
+    w("### Per event per thread vs threads recording at once (goal: ≤ 1.5x at 4 threads)")
+    w("")
+    w("Wall time per event per thread (criterion), and in brackets the thread-CPU time per event")
+    w("of the same runs. On this machine's 2 cores, 4 threads share 2 cores: wall time per thread")
+    w("includes waiting for a core (about 2x by itself); thread CPU does not.")
+    w("")
+    cpu = {(r["client"], int(r["threads"])): r["cpu_ns_per_event"] for r in p["cpu"]}
+    w("| contender | 1 thread | 2 threads | 4 threads | 4 / 1 (wall) | 4 / 1 (CPU) |")
+    w("|---|---|---|---|---|---|")
+    for c in PEER_CLIENTS:
+        vs = [med(f"hot_path_threads/{c}/{t}") for t in (1, 2, 4)]
+        cs = [cpu.get((c, t)) for t in (1, 2, 4)]
+        cells = [f"{fmt(v)} ({ns(x) if x else '?'})" for v, x in zip(vs, cs)]
+        rw = f"{vs[2] / vs[0]:.2f}" if vs[0] and vs[2] else ""
+        rc = f"{cs[2] / cs[0]:.2f}" if cs[0] and cs[2] else ""
+        w(f"| {c} | " + " | ".join(cells) + f" | {rw} | {rc} |")
+    w("")
+    w("### Outside any flow, and disabled (goal: ≤ 5 ns outside a flow)")
+    w("")
+    w("| case | median |")
+    w("|---|---|")
+    for k in sorted(k for k in res if res[k]["group"] == "hot_path_noflow"):
+        w(f"| {res[k]['function']} | {fmt(med(k))} |")
+    w("")
+    w("### End to end to the real Raceway server (goal: ≤ 500 ns process CPU per delivered event)")
+    w("")
+    w("`benches/peers/benches/e2e_real.rs`: N events in one flow, default pacing, flush, then")
+    w("`wait_for_captured(N)`; this process's CPU (all threads; the server is another process) from")
+    w("the first record to the flush's return, less the idle rate measured before; \"to captured\"")
+    w("also counts the polling of the server while waiting.")
+    w("")
+    w("| client | events | captured | caller wall ns/event | caller CPU ns/event | process CPU ns/event (to flush, less idle) | process CPU ns/event (to captured) |")
+    w("|---|---|---|---|---|---|---|")
+    for r in p["e2e"]:
+        w(f"| {r['client']} | {r['events']:,} | {r['captured']:,} | {r['caller_wall_ns_per_event']:.0f} | "
+          f"{r['caller_cpu_ns_per_event']:.0f} | {r['process_cpu_ns_per_event_to_flush_less_idle']:.0f} | "
+          f"{r['process_cpu_ns_per_event_to_captured']:.0f} |")
+    w("")
+    w("### Heap bytes per queued event (goal: ≤ 128 bytes)")
+    w("")
+    w("`benches/peers/benches/memory.rs`: a counting global allocator, live bytes after recording")
+    w("divided by the events held (nothing can leave: refused collector, or a processor holding all).")
+    w("")
+    w("| contender | events held | bytes per queued event | what holds them |")
+    w("|---|---|---|---|")
+    for r in p["mem"]:
+        w(f"| {r['client']} | {r['held']:,} | {r['bytes_per_queued_event']:.0f} | {r['note']} |")
+    w("")
+    return lines
+
+
+def write_chart(p, path):
+    """Two panels, ns per event (median) vs threads and vs clock size, as plain SVG."""
+    res = p["res"]
+    med = lambda k: res[k]["median"] if k in res else None
+    W, H, L, R, T, B = 460, 340, 60, 20, 40, 50
+    panels = [
+        ("ns per event per thread vs threads", [1, 2, 4], "threads",
+         {c: [med(f"hot_path_threads/{c}/{x}") for x in (1, 2, 4)] for c in PEER_CLIENTS}),
+        ("ns per event vs vector clock components", [1, 16, 128], "clock components",
+         {c: ([med(f"hot_path_clock/{c}/{x}") for x in (1, 16, 128)] if c.startswith("raceway")
+              else [med(f"hot_path_record/{c}")] * 3) for c in PEER_CLIENTS}),
+    ]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * W}" height="{H + 30}" '
+           'font-family="sans-serif" font-size="11">', f'<rect width="{2 * W}" height="{H + 30}" fill="white"/>']
+    for pi, (title, xs, xlabel, series) in enumerate(panels):
+        ox = pi * W
+        vals = [v for s in series.values() for v in s if v]
+        top = max(vals) * 1.1 if vals else 1
+        px = lambda i: ox + L + (W - L - R) * (i / (len(xs) - 1))
+        py = lambda v: T + (H - T - B) * (1 - v / top)
+        out.append(f'<text x="{ox + W / 2}" y="20" text-anchor="middle" font-size="13">{title}</text>')
+        out.append(f'<line x1="{ox + L}" y1="{H - B}" x2="{ox + W - R}" y2="{H - B}" stroke="black"/>')
+        out.append(f'<line x1="{ox + L}" y1="{T}" x2="{ox + L}" y2="{H - B}" stroke="black"/>')
+        for k in range(6):
+            v = top * k / 5
+            out.append(f'<line x1="{ox + L - 4}" y1="{py(v):.1f}" x2="{ox + W - R}" y2="{py(v):.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{ox + L - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{v:.0f}</text>')
+        for i, x in enumerate(xs):
+            out.append(f'<text x="{px(i):.1f}" y="{H - B + 16}" text-anchor="middle">{x}</text>')
+        out.append(f'<text x="{ox + W / 2}" y="{H - B + 34}" text-anchor="middle">{xlabel} (ns per event, median)</text>')
+        for c, ys in series.items():
+            pts = [(px(i), py(y)) for i, y in enumerate(ys) if y]
+            if not pts:
+                continue
+            dash = ' stroke-dasharray="5,4"' if pi == 1 and not c.startswith("raceway") else ""
+            out.append(f'<polyline fill="none" stroke="{PEER_COLORS[c]}" stroke-width="2"{dash} points="'
+                       + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"/>')
+            for a, b in pts:
+                out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{PEER_COLORS[c]}"/>')
+    for i, c in enumerate(PEER_CLIENTS):
+        x = 20 + i * 170
+        out.append(f'<rect x="{x}" y="{H + 8}" width="14" height="10" fill="{PEER_COLORS[c]}"/>')
+        label = c + (" (no clock: dashed)" if c in ("tracing", "otel") else "")
+        out.append(f'<text x="{x + 18}" y="{H + 17}">{label}</text>')
+    out.append("</svg>")
+    path.write_text("\n".join(out) + "\n")
+    print(f"wrote {path}")
+
+
+def peers_only(extra, env):
+    """`--peers-only`: runs benches/peers alone; writes its chart and RESULTS.md (not BENCHMARKS.md)."""
+    p = run_peers(extra, env)
+    write_chart(p, PEERS_CHART)
+    lines = ["# benches/peers results", "", "Generated by `scripts/benchmarks.py --peers-only`.", "",
+             "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in machine().items()]
+    lines += [""] + peers_section(p)
+    PEERS_OUT.write_text("\n".join(lines))
+    print(f"wrote {PEERS_OUT}")
+
+
 def main():
     quick = "--quick" in sys.argv[1:]
     extra = ["--", "--warm-up-time", "1", "--measurement-time", "3"] if quick else []
+    if "--peers-only" in sys.argv[1:]:
+        return peers_only(extra, dict(os.environ, CARGO_TERM_COLOR="never"))
     if CRITERION.exists():
         shutil.rmtree(CRITERION)
     info = machine()
@@ -126,6 +303,8 @@ def main():
     e2e_out = sh(["cargo", "bench", "-p", "raceway-rt-tokio", "--bench", "e2e"], env=env, capture_output=True).stdout
     sys.stdout.write(e2e_out)
     e2e = [json.loads(m.group(1)) for m in re.finditer(r"^E2E (\{.*\})$", e2e_out, re.M)]
+    peers = run_peers(extra, env)
+    write_chart(peers, PEERS_CHART)
     res = read_criterion()
 
     lines = []
@@ -199,6 +378,7 @@ def main():
         r = res[k]
         w(f"| {k} | {ns(r['mean'])} | {ns(r['lo'])} – {ns(r['hi'])} | {ns(r['median'])} | {rate(r)} |")
     w("")
+    lines += peers_section(peers)
     OUT.write_text("\n".join(lines))
     print(f"wrote {OUT}")
 
