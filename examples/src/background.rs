@@ -7,6 +7,10 @@
 //!    it, so what the worker did happens before what the handler does next.
 //! 2. A spawned timeout task: [`RacewayClient::spawn`] runs it as a flow forked from the
 //!    request, in the same trace.
+//!
+//! [`tracked`] is pattern 1 again with tracked channels
+//! ([`raceway_rt_tokio::channel`]): no context in the job, no flow end in the answer, no
+//! join by hand; the channels carry the causality.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,4 +105,67 @@ pub async fn run(raceway: Arc<RacewayClient>) -> RaceReport {
     tokio::time::sleep(Duration::from_millis(60)).await;
     worker.abort();
     raceway.races()
+}
+
+/// Pattern 1 with tracked channels: the job goes over a tracked `mpsc`, the answer over a
+/// tracked `oneshot`. The worker is one long-lived flow; each receive joins the sender's
+/// flow into it, and the handler's await of the answer joins the worker's, so the
+/// worker's write happens before the handler's read with no `FlowEnd` plumbing.
+pub mod tracked {
+    use std::sync::Arc;
+
+    use raceway_proto::analysis::RaceReport;
+    use raceway_rt_tokio::channel::{mpsc, oneshot};
+    use raceway_rt_tokio::RacewayClient;
+
+    /// A job and where its answer goes: nothing but the data and a tracked reply channel.
+    pub struct Job {
+        /// What to process.
+        pub data: String,
+        /// The answer.
+        pub reply: oneshot::Sender<String>,
+    }
+
+    /// The worker: processes jobs in its own flow (start it with [`RacewayClient::spawn`]).
+    pub async fn worker(mut jobs: mpsc::Receiver<Job>, raceway: Arc<RacewayClient>) {
+        while let Some(job) = jobs.recv().await {
+            raceway.track_function_call("worker_process_job", &job.data);
+            let result = format!("processed {}", job.data);
+            raceway.track_state_change("jobs.last_result", None::<String>, result.clone(), "Write");
+            let _ = job.reply.send(result);
+        }
+    }
+
+    /// Enqueue a job, wait for the answer, then read what the worker wrote: ordered by the
+    /// reply channel alone.
+    pub async fn enqueue_and_wait(
+        raceway: &Arc<RacewayClient>,
+        jobs: &mpsc::Sender<Job>,
+        data: &str,
+    ) -> Option<String> {
+        let (reply, answer) = oneshot::channel(raceway.clone(), "job-reply");
+        jobs.send(Job {
+            data: data.into(),
+            reply,
+        })
+        .await
+        .ok()?;
+        let result = answer.await.ok()?;
+        raceway.track_state_change("jobs.last_result", None::<String>, result.clone(), "Read");
+        Some(result)
+    }
+
+    /// Runs one request through the worker and returns the race report (expected empty).
+    pub async fn run(raceway: Arc<RacewayClient>) -> RaceReport {
+        let (tx, rx) = mpsc::channel(8, raceway.clone(), "jobs");
+        let worker = raceway.spawn(worker(rx, raceway.clone()));
+        let rw = raceway.clone();
+        let answer = raceway
+            .in_new_trace(async move { enqueue_and_wait(&rw, &tx, "order-42").await })
+            .await
+            .0;
+        println!("job answered: {answer:?}");
+        worker.abort();
+        raceway.races()
+    }
 }

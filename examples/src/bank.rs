@@ -1,44 +1,44 @@
 //! The main demo: a banking service on axum, instrumented with `raceway-rt-tokio`.
 //!
-//! `POST /transfer/racy` reads the balance, awaits (a slow fraud check), and writes the
-//! new balance, with no lock: concurrent transfers lose money. `POST /transfer/safe` does
-//! the same under a tracked lock. The demo serves both on a free local port, fires
-//! concurrent transfers at each over real HTTP, and prints what Raceway found.
+//! `POST /transfer/racy` reads the balance, awaits (a slow fraud check), and writes the new balance,
+//! with no lock: concurrent transfers lose money. `POST /transfer/safe` does the same under a tracked
+//! lock. Balances are tracked state (`Tracked<i64>`): no handler calls `track_state_change`. The demo
+//! serves both on a free local port, fires concurrent transfers at each, and prints what Raceway found.
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use raceway_proto::analysis::RaceReport;
-use raceway_rt_tokio::{AsyncTrackedMutex, RacewayClient};
+use raceway_rt_tokio::{AsyncTrackedMutex, RacewayClient, Tracked};
 use serde::Deserialize;
 
 use crate::http_client;
 
-/// The accounts, as a database without transactions would keep them.
-#[derive(Default)]
+/// The accounts, as a database without transactions would keep them: each balance is
+/// tracked state named `<account>.balance`; every read and write of it is one access.
 pub struct Ledger {
-    balances: Mutex<HashMap<String, i64>>,
+    balances: HashMap<String, Tracked<i64>>,
 }
 
 impl Ledger {
-    fn get(&self, account: &str) -> i64 {
-        *self
-            .balances
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(account)
-            .unwrap_or(&0)
+    fn open(raceway: &Arc<RacewayClient>, accounts: &[(&str, i64)]) -> Self {
+        let balances = accounts
+            .iter()
+            .map(|&(name, opening)| {
+                let balance = Tracked::new(opening, raceway.clone(), format!("{name}.balance"));
+                (name.to_string(), balance)
+            })
+            .collect();
+        Self { balances }
     }
-    fn set(&self, account: &str, value: i64) {
-        self.balances
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(account.to_string(), value);
+    fn account(&self, name: &str) -> Result<&Tracked<i64>, StatusCode> {
+        self.balances.get(name).ok_or(StatusCode::NOT_FOUND)
     }
 }
 
@@ -60,27 +60,24 @@ async fn fraud_check() {
     tokio::time::sleep(Duration::from_millis(30)).await;
 }
 
-async fn transfer_racy(State(bank): State<Arc<Bank>>, Json(t): Json<Transfer>) -> Json<serde_json::Value> {
-    let rw = &bank.raceway;
-    let var = format!("{}.balance", t.from);
-    let balance = bank.ledger.get(&t.from);
-    rw.track_state_change(&var, None::<i64>, balance, "Read");
+type Answer = Result<Json<serde_json::Value>, StatusCode>;
+
+async fn transfer_racy(State(bank): State<Arc<Bank>>, Json(t): Json<Transfer>) -> Answer {
+    let account = bank.ledger.account(&t.from)?;
+    let balance = account.get();
     fraud_check().await;
-    bank.ledger.set(&t.from, balance - t.amount);
-    rw.track_state_change(&var, Some(balance), balance - t.amount, "Write");
-    Json(serde_json::json!({ "balance": balance - t.amount }))
+    // Another transfer may have written the balance meanwhile: this write loses it.
+    account.set(balance - t.amount);
+    Ok(Json(serde_json::json!({ "balance": balance - t.amount })))
 }
 
-async fn transfer_safe(State(bank): State<Arc<Bank>>, Json(t): Json<Transfer>) -> Json<serde_json::Value> {
-    let rw = &bank.raceway;
-    let var = format!("{}.balance", t.from);
+async fn transfer_safe(State(bank): State<Arc<Bank>>, Json(t): Json<Transfer>) -> Answer {
+    let account = bank.ledger.account(&t.from)?;
     let _guard = bank.account_lock.lock().await;
-    let balance = bank.ledger.get(&t.from);
-    rw.track_state_change(&var, None::<i64>, balance, "Read");
+    let balance = account.get();
     fraud_check().await;
-    bank.ledger.set(&t.from, balance - t.amount);
-    rw.track_state_change(&var, Some(balance), balance - t.amount, "Write");
-    Json(serde_json::json!({ "balance": balance - t.amount }))
+    account.set(balance - t.amount);
+    Ok(Json(serde_json::json!({ "balance": balance - t.amount })))
 }
 
 /// The service's routes, with the Raceway middleware (the published SDK's README line).
@@ -117,10 +114,8 @@ pub async fn run(
     let bank = Arc::new(Bank {
         account_lock: AsyncTrackedMutex::new((), raceway.clone(), "accounts"),
         raceway: raceway.clone(),
-        ledger: Ledger::default(),
+        ledger: Ledger::open(&raceway, &[("alice", 1000), ("bob", 1000)]),
     });
-    bank.ledger.set("alice", 1000);
-    bank.ledger.set("bob", 1000);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(axum::serve(listener, app(bank.clone())).into_future());
@@ -145,7 +140,9 @@ pub async fn run(
             }
         }
     }
-    let balances = (bank.ledger.get("alice"), bank.ledger.get("bob"));
+    // Read for the summary, outside any request flow: not recorded (counted as outside a flow).
+    let balance = |name| bank.ledger.account(name).map(|a| a.get()).unwrap_or(0);
+    let balances = (balance("alice"), balance("bob"));
     server.abort();
     let endpoint = raceway.config().endpoint.clone();
     if endpoint.is_some() {

@@ -100,16 +100,26 @@
 //! [`ClientCore::stats`]: raceway_proto::client::ClientCore::stats
 #![warn(missing_docs)]
 
+pub mod channel;
 mod client;
 mod context;
 mod spawn;
 mod sync;
 pub mod testing;
+mod tracked;
 
 pub use client::{HandledRequest, RacewayClient};
 pub use context::{FlowGuard, ThreadLocalStore};
 pub use raceway_proto::api::*;
+/// The `tracing` layer with this crate's client filled in (`client.tracing_layer()`).
+#[cfg(feature = "tracing")]
+pub type TracingLayer =
+    raceway_proto::tracing_layer::TracingLayer<raceway_proto::lifecycle::ClientHandle<ThreadLocalStore>>;
 pub use spawn::{TrackedJoinHandle, TrackedScope, TrackedScopedJoinHandle};
 pub use sync::{
     TrackedMutex, TrackedMutexGuard, TrackedRwLock, TrackedRwLockReadGuard, TrackedRwLockWriteGuard,
+};
+pub use tracked::{
+    Tracked, TrackedAtomicBool, TrackedAtomicI64, TrackedAtomicU32, TrackedAtomicU64, TrackedAtomicUsize,
+    TrackedOpaque,
 };

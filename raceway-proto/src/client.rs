@@ -788,6 +788,11 @@ impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
         if self.store.with_flow(f) {
             return true;
         }
+        // A `tracing` span entered here carrying a flow (see `tracing_layer`).
+        #[cfg(feature = "tracing")]
+        if crate::tracing_layer::with_entered_flow(&self.sink, f) {
+            return true;
+        }
         self.store.install_root(&mut || self.tracer.new_trace()) && self.store.with_flow(f)
     }
 

@@ -27,6 +27,8 @@
 //! - `rustls`: `https://` endpoints for that sender.
 //! - `log`: diagnostics (an unusable configuration, the first dropped event, a refused
 //!   API key) through the `log` facade; without it they are only counted in `stats()`.
+//! - `tracing`: [`tracing_layer`], a `tracing-subscriber` layer (spans become
+//!   `FunctionCall` events, `raceway.variable` events state changes).
 #![no_std]
 #![warn(missing_docs)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
@@ -39,6 +41,8 @@ pub mod analysis;
 #[cfg(feature = "std")]
 pub mod background;
 pub mod boundary;
+#[cfg(feature = "std")]
+pub mod causal;
 #[cfg(feature = "std")]
 pub mod client;
 pub mod clock;
@@ -64,6 +68,10 @@ pub mod system;
 #[cfg(feature = "std")]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
+#[cfg(feature = "std")]
+pub mod tracked;
 #[cfg(feature = "ureq")]
 pub mod transport;
 
@@ -83,6 +91,7 @@ pub mod api {
     pub use crate::config::{Config, ConfigError};
     pub use crate::export::ExportStats;
     pub use crate::lifecycle::ClientHandle;
+    pub use crate::tracked::{NameOnly, Values};
     pub use crate::{AccessType, Flow, FlowEnd, MemoryOrdering};
 }
 

@@ -80,6 +80,7 @@
 //! - `rustls`: `https://` endpoints.
 #![warn(missing_docs)]
 
+pub mod channel;
 mod client;
 mod context;
 #[cfg(feature = "hyper")]
@@ -88,12 +89,17 @@ mod serve;
 mod spawn;
 mod sync;
 pub mod testing;
+mod tracked;
 
 pub use client::RacewayClient;
 pub use context::{RacewayContext, ThreadLocalStore};
 #[cfg(feature = "hyper")]
 pub use hyper_service::RacewayHyperService;
 pub use raceway_proto::api::*;
+/// The `tracing` layer with this crate's client filled in (`client.tracing_layer()`).
+#[cfg(feature = "tracing")]
+pub type TracingLayer =
+    raceway_proto::tracing_layer::TracingLayer<raceway_proto::lifecycle::ClientHandle<ThreadLocalStore>>;
 pub use serve::{insert_clock_header, ResponseHeaders, ResponseStatus, ServeHttp, ServeRequest};
 pub use spawn::Instrumented;
 #[cfg(feature = "async-std")]
@@ -101,4 +107,8 @@ pub use spawn::TrackedJoinHandle;
 pub use sync::{
     AsyncTrackedGuard, AsyncTrackedMutex, AsyncTrackedRwLock, TrackedMutex, TrackedMutexGuard, TrackedRwLock,
     TrackedRwLockReadGuard, TrackedRwLockWriteGuard,
+};
+pub use tracked::{
+    Tracked, TrackedAtomicBool, TrackedAtomicI64, TrackedAtomicU32, TrackedAtomicU64, TrackedAtomicUsize,
+    TrackedOpaque,
 };

@@ -37,6 +37,7 @@
 //!   clients.
 #![warn(missing_docs)]
 
+pub mod channel;
 mod client;
 mod context;
 mod middleware;
@@ -45,15 +46,24 @@ mod reqwest;
 mod spawn;
 mod sync;
 pub mod testing;
+mod tracked;
 
 pub use client::RacewayClient;
 pub use context::{RacewayContext, TaskLocalStore, RACEWAY_CONTEXT};
 pub use middleware::{PropagateLayer, PropagateService, RacewayLayer, RacewayService};
 pub use raceway_proto::api::*;
+/// The `tracing` layer with this crate's client filled in (`client.tracing_layer()`).
+#[cfg(feature = "tracing")]
+pub type TracingLayer =
+    raceway_proto::tracing_layer::TracingLayer<raceway_proto::lifecycle::ClientHandle<TaskLocalStore>>;
 #[cfg(feature = "reqwest")]
 pub use reqwest::PropagateMiddleware;
 pub use spawn::{Instrumented, TrackedJoinHandle};
 pub use sync::{
     AsyncTrackedGuard, AsyncTrackedMutex, AsyncTrackedRwLock, TrackedMutex, TrackedMutexGuard, TrackedRwLock,
     TrackedRwLockReadGuard, TrackedRwLockWriteGuard,
+};
+pub use tracked::{
+    Tracked, TrackedAtomicBool, TrackedAtomicI64, TrackedAtomicU32, TrackedAtomicU64, TrackedAtomicUsize,
+    TrackedOpaque,
 };

@@ -13,4 +13,10 @@ async fn main() {
     let races = background::run(raceway.clone()).await;
     print!("{}", report::render(&races));
     raceway.shutdown();
+
+    // Pattern 1 again, with tracked channels instead of FlowEnd plumbing.
+    let raceway = Arc::new(RacewayClient::local("jobs"));
+    let races = background::tracked::run(raceway.clone()).await;
+    print!("{}", report::render(&races));
+    raceway.shutdown();
 }

@@ -6,6 +6,7 @@ mod common;
 mod harness;
 
 mod auth_headers;
+mod channels;
 mod context_guards;
 mod exporter_collector_down;
 mod exporter_rate_limited;
@@ -26,6 +27,8 @@ mod soak;
 mod spawn_join;
 mod testing_api;
 mod tls;
+mod tracing_bridge;
+mod tracked_state;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
 /// harness re-runs this binary with `collector_child --exact` (see `soak`).

@@ -4,6 +4,7 @@
 #[path = "../../../testkit/soak/harness.rs"]
 mod harness;
 
+mod channels;
 mod executors;
 mod export;
 mod hostile_collector;

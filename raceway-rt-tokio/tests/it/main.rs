@@ -7,6 +7,7 @@ mod harness;
 
 mod auth;
 mod body_limit;
+mod channels;
 mod collector_down;
 mod hanging;
 mod hostile_collector;
@@ -24,6 +25,7 @@ mod sampling;
 mod secrets;
 mod soak;
 mod tls;
+mod tracing_bridge;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
 /// harness re-runs this binary with `collector_child --exact` (see `soak`).

@@ -1,0 +1,859 @@
+//! Tracked state: values and atomics whose every read and write is recorded as a
+//! `StateChange`, so user code does not call `track_state_change` by hand.
+//!
+//! - [`Tracked<T, C, M>`](Tracked) is a shared cell (an untracked `std::sync::Mutex` inside,
+//!   so each access is memory-safe; a read-modify-write made of two accesses is still a
+//!   race, exactly as with a database without transactions). Its name is given once, where
+//!   it is created; every access records the caller's `file:line` (`#[track_caller]`).
+//! - [`TrackedAtomicU64`], [`TrackedAtomicI64`], [`TrackedAtomicU32`],
+//!   [`TrackedAtomicUsize`] and [`TrackedAtomicBool`] wrap the `core::sync::atomic` types and
+//!   record `AtomicRead` (loads, failed compare-exchanges), `AtomicWrite` (stores) and
+//!   `AtomicRMW` (swaps, `fetch_*`, successful compare-exchanges), with old and new values.
+//!
+//! # Values, or only the name: the value mode `M`
+//!
+//! Stable Rust has no specialization, so one type cannot record values "when `T:
+//! Serialize`" and nothing otherwise. The choice is a type parameter instead, checked at
+//! compile time and with one implementation for both:
+//!
+//! - [`Values`] (the default): `T: Serialize`; a read records the value read as
+//!   `new_value`, a write records `old_value` and `new_value`, serialized only when the
+//!   flow is recorded (nothing is serialized for an unsampled trace or a disabled client).
+//! - [`NameOnly`]: any `T`; the events carry the variable name and `null` values. Adapters
+//!   also name it `TrackedOpaque<T>`. It is also the mode for a serializable value too
+//!   large to copy into every event.
+//!
+//! A parameter rather than two types keeps one set of methods and one set of docs, lets a
+//! generic helper take either, and makes switching a value from opaque to recorded a
+//! change of one type argument.
+//!
+//! # Memory orderings of the tracked atomics
+//!
+//! The `StateChange` event has no ordering field (WIRE.md), and the server refuses a whole
+//! batch with an unknown field value, so the ordering goes in the event's metadata tags
+//! under [`ORDERING_TAG`] (`"memory_ordering": "SeqCst"`): the tags are a string map the
+//! schema already has, every server stores them, and nothing else reads them. The
+//! alternatives were worse: an extra `MemoryFence` event would double the cost of every
+//! atomic access and claim a fence the program does not have (an `Acquire` load is not an
+//! acquire fence), and text appended to `location` would break every tool that reads it
+//! as `file:line`. A failed `compare_exchange` records its failure ordering.
+//!
+//! # Where it goes
+//!
+//! The types are generic over the client, [`Tracker`], like the tracked locks: each
+//! adapter declares aliases with its own client filled in
+//! ([`tracked_state!`](crate::tracked_state)), so users write
+//! `raceway_rt_tokio::Tracked<i64>` and `Tracked::new(100, raceway.clone(), "balance")`.
+//!
+//! ```
+//! # use std::cell::RefCell;
+//! # use raceway_proto::boundary::{with_flow_in, ContextStore};
+//! # use raceway_proto::Flow;
+//! # thread_local!(static SLOT: RefCell<Option<Flow>> = const { RefCell::new(None) });
+//! # #[derive(Default)]
+//! # struct ThreadStore;
+//! # impl ContextStore for ThreadStore {
+//! #     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool { SLOT.with(|s| with_flow_in(s, f)) }
+//! #     fn install_root(&self, make: &mut dyn FnMut() -> Flow) -> bool {
+//! #         SLOT.with(|s| { s.borrow_mut().get_or_insert_with(&mut *make); true })
+//! #     }
+//! # }
+//! use std::sync::atomic::Ordering;
+//! use std::sync::Arc;
+//! use raceway_proto::client::ClientCore;
+//! use raceway_proto::config::Config;
+//! use raceway_proto::tracked::{Tracked, TrackedAtomicU64};
+//!
+//! // An adapter's client in real code; here the core over a thread-local store.
+//! let client = Arc::new(ClientCore::new(Config::new("svc"), ThreadStore));
+//! let balance: Tracked<i64, _> = Tracked::new(100, client.clone(), "balance");
+//! let hits = TrackedAtomicU64::new(0, client.clone(), "hits");
+//!
+//! let seen = balance.get(); // Read, new_value 100
+//! balance.set(seen - 10); // Write, old_value 100, new_value 90
+//! hits.fetch_add(1, Ordering::Relaxed); // AtomicRMW, tagged memory_ordering=Relaxed
+//! assert_eq!(balance.get(), 90);
+//! assert_eq!(client.races().events_observed(), 4);
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::format;
+use std::string::String;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::boundary::ContextStore;
+use crate::client::{AdapterApi, ClientCore};
+use crate::event::{AccessType, EventKind, MemoryOrdering, SourceLocation, Tags};
+use crate::flow::{to_json_value, FlowEnd};
+
+/// The metadata tag holding a tracked atomic access's memory ordering (`Relaxed`,
+/// `Acquire`, `Release`, `AcqRel`, `SeqCst`).
+pub const ORDERING_TAG: &str = "memory_ordering";
+
+/// The `Custom` event name a tracked channel records where a message is sent.
+pub const CHANNEL_SEND_EVENT: &str = "channel_send";
+
+/// What tracked state and tracked channels need from a client: record a state change, and
+/// carry causality from a send to a receive. Implemented by [`ClientCore`] and, through
+/// `Deref`, by everything that dereferences to a tracker (every adapter's
+/// `RacewayClient`, `Arc<RacewayClient>`, `&RacewayClient`).
+pub trait Tracker {
+    /// Records a `StateChange` of `variable` in the current flow. `values` gives
+    /// `(old_value, new_value)` and is called only when the event is recorded; `ordering`,
+    /// when given, goes in the [`ORDERING_TAG`] tag (the tag maps come from the
+    /// [`OrderingTags`] cache, built once per ordering).
+    fn state_change(
+        &self,
+        variable: &str,
+        access: AccessType,
+        ordering: Option<(MemoryOrdering, &OrderingTags)>,
+        location: SourceLocation,
+        values: &mut dyn FnMut() -> (Option<Value>, Value),
+    );
+
+    /// Marks a send on `channel` in the current flow (a `Custom` event
+    /// [`CHANNEL_SEND_EVENT`], which also moves the flow's clock on) and returns the flow's
+    /// end at that point, for the receiver to join. `None` outside any flow or when the
+    /// client is disabled.
+    fn send_point(&self, channel: &str, location: SourceLocation) -> Option<FlowEnd>;
+
+    /// Joins a sender's end into the current flow (an `AsyncAwait` with `awaited_at`
+    /// `"recv <channel>"`): what the sender did before the send happens before what this
+    /// flow does next.
+    fn receive_point(&self, end: &FlowEnd, channel: &str);
+}
+
+impl<S: ContextStore> Tracker for ClientCore<S> {
+    fn state_change(
+        &self,
+        variable: &str,
+        access: AccessType,
+        ordering: Option<(MemoryOrdering, &OrderingTags)>,
+        location: SourceLocation,
+        values: &mut dyn FnMut() -> (Option<Value>, Value),
+    ) {
+        if !self.is_enabled() {
+            return;
+        }
+        let mut event = None;
+        let found = self.with_flow(&mut |flow| {
+            if flow.is_sampled() && event.is_none() {
+                let (old, new) = values();
+                let kind = EventKind::state_change(variable, old, new, access, location.clone());
+                event = Some(self.tracer().record(flow, kind, None));
+            }
+        });
+        match event {
+            Some(mut e) => {
+                if let Some((o, cache)) = ordering {
+                    e.metadata.tags = cache.tags(o, &e.metadata.tags);
+                }
+                self.sink().emit(e);
+            }
+            // Outside any flow: let the core count it (it finds no flow either), without
+            // serializing anything.
+            None if !found => {
+                let kind = EventKind::state_change(variable, None, Value::Null, access, location);
+                AdapterApi::record(self, kind, None);
+            }
+            None => {}
+        }
+    }
+
+    fn send_point(&self, channel: &str, location: SourceLocation) -> Option<FlowEnd> {
+        if !self.is_enabled() {
+            return None;
+        }
+        let mut end = None;
+        self.with_flow(&mut |flow| {
+            if flow.is_sampled() {
+                let kind = EventKind::Custom {
+                    name: CHANNEL_SEND_EVENT.into(),
+                    data: serde_json::json!({ "channel": channel, "location": &location }),
+                };
+                let ev = self.tracer().record(flow, kind, None);
+                self.sink().emit(ev);
+            }
+            end = Some(flow.end());
+        });
+        end
+    }
+
+    fn receive_point(&self, end: &FlowEnd, channel: &str) {
+        self.join_current(end, &format!("recv {channel}"));
+    }
+}
+
+impl<P> Tracker for P
+where
+    P: Deref,
+    P::Target: Tracker,
+{
+    #[inline]
+    fn state_change(
+        &self,
+        variable: &str,
+        access: AccessType,
+        ordering: Option<(MemoryOrdering, &OrderingTags)>,
+        location: SourceLocation,
+        values: &mut dyn FnMut() -> (Option<Value>, Value),
+    ) {
+        (**self).state_change(variable, access, ordering, location, values);
+    }
+
+    #[inline]
+    fn send_point(&self, channel: &str, location: SourceLocation) -> Option<FlowEnd> {
+        (**self).send_point(channel, location)
+    }
+
+    #[inline]
+    fn receive_point(&self, end: &FlowEnd, channel: &str) {
+        (**self).receive_point(end, channel);
+    }
+}
+
+/// The metadata tags of a tracked atomic's events: the service's tags plus
+/// [`ORDERING_TAG`], one map per ordering, built the first time it is needed and shared by
+/// every later event (an `Arc` clone instead of a map copy per event). Each tracked atomic
+/// holds one.
+#[derive(Debug, Default)]
+pub struct OrderingTags {
+    slots: [OnceLock<Arc<Tags>>; 5],
+}
+
+impl OrderingTags {
+    /// An empty cache.
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { OnceLock::new() }; 5],
+        }
+    }
+
+    /// `base` with the tag for `ordering`, from the cache (built from `base` the first
+    /// time: one tracked atomic records with one client, whose service tags do not change).
+    pub fn tags(&self, ordering: MemoryOrdering, base: &Arc<Tags>) -> Arc<Tags> {
+        let (slot, name) = match ordering {
+            MemoryOrdering::Relaxed => (0, "Relaxed"),
+            MemoryOrdering::Acquire => (1, "Acquire"),
+            MemoryOrdering::Release => (2, "Release"),
+            MemoryOrdering::AcqRel => (3, "AcqRel"),
+            MemoryOrdering::SeqCst => (4, "SeqCst"),
+        };
+        self.slots[slot]
+            .get_or_init(|| {
+                let mut tags = Tags::clone(base);
+                tags.insert(ORDERING_TAG.into(), name.into());
+                Arc::new(tags)
+            })
+            .clone()
+    }
+}
+
+/// How a [`Tracked`] value appears in its events: [`Values`] or [`NameOnly`].
+pub trait ValueMode<T: ?Sized> {
+    /// The value as recorded in an event.
+    fn value(value: &T) -> Value;
+}
+
+/// Value mode recording old and new values (`T: Serialize`); the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Values;
+
+/// Value mode recording only the variable's name: the events' values are `null`. For
+/// values that are not `Serialize`, or too large to copy into every event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NameOnly;
+
+impl<T: Serialize + ?Sized> ValueMode<T> for Values {
+    fn value(value: &T) -> Value {
+        to_json_value(value)
+    }
+}
+
+impl<T: ?Sized> ValueMode<T> for NameOnly {
+    fn value(_: &T) -> Value {
+        Value::Null
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A shared value whose reads and writes are recorded as `StateChange`s of one variable.
+///
+/// Each access takes an internal, untracked mutex for the duration of the access only, so
+/// the value is safe to share (`Arc<Tracked<..>>`, a field of shared state) and the
+/// recorded old and new values are the real ones; a read followed by a write is two
+/// accesses and races like one, which is what the analyser should be told. Hold a tracked
+/// lock around such a pair to make it safe. The event is recorded while the access holds
+/// the internal mutex, so the events of one variable are in the order of its accesses.
+///
+/// `M` is the [value mode](self#values-or-only-the-name-the-value-mode-m): [`Values`]
+/// (default, `T: Serialize`) or [`NameOnly`].
+///
+/// ```
+/// # use std::cell::RefCell;
+/// # use raceway_proto::boundary::{with_flow_in, ContextStore};
+/// # use raceway_proto::Flow;
+/// # thread_local!(static SLOT: RefCell<Option<Flow>> = const { RefCell::new(None) });
+/// # #[derive(Default)]
+/// # struct ThreadStore;
+/// # impl ContextStore for ThreadStore {
+/// #     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool { SLOT.with(|s| with_flow_in(s, f)) }
+/// #     fn install_root(&self, make: &mut dyn FnMut() -> Flow) -> bool {
+/// #         SLOT.with(|s| { s.borrow_mut().get_or_insert_with(&mut *make); true })
+/// #     }
+/// # }
+/// use raceway_proto::client::ClientCore;
+/// use raceway_proto::config::Config;
+/// use raceway_proto::tracked::{NameOnly, Tracked};
+///
+/// let client = ClientCore::new(Config::new("svc"), ThreadStore);
+/// let cart: Tracked<Vec<u32>, _> = Tracked::new(vec![], &client, "cart");
+/// cart.update(|items| items.push(7)); // one Write: old [], new [7]
+/// assert_eq!(cart.read(|items| items.len()), 1); // one Read
+///
+/// struct Connection; // not Serialize
+/// let conn: Tracked<Connection, _, NameOnly> = Tracked::new_opaque(Connection, &client, "conn");
+/// conn.read(|_| ()); // a Read of `conn`, values null
+/// assert_eq!(client.races().events_observed(), 3);
+/// ```
+pub struct Tracked<T, C, M = Values> {
+    value: Mutex<T>,
+    name: Arc<str>,
+    client: C,
+    mode: PhantomData<fn() -> M>,
+}
+
+impl<T, C> Tracked<T, C, Values> {
+    /// Wraps `value`, recording values ([`Values`]); `name` names the variable in every
+    /// event (races are found per name). Creating records nothing: the first access does.
+    pub fn new(value: T, client: C, name: impl Into<String>) -> Self {
+        Self::with_mode(value, client, name)
+    }
+}
+
+impl<T, C> Tracked<T, C, NameOnly> {
+    /// Wraps `value`, recording only the name ([`NameOnly`]): for values that are not
+    /// `Serialize`. Creating records nothing.
+    pub fn new_opaque(value: T, client: C, name: impl Into<String>) -> Self {
+        Self::with_mode(value, client, name)
+    }
+}
+
+impl<T, C, M> Tracked<T, C, M> {
+    /// Wraps `value` in the value mode `M` named by the type (`Tracked::<_, _,
+    /// NameOnly>::with_mode(..)`); [`Tracked::new`] and [`Tracked::new_opaque`] name it for
+    /// you. (Two constructors rather than one: a default type parameter does not guide
+    /// inference in an expression, so a single generic `new` would need the mode spelled
+    /// out at every call.)
+    pub fn with_mode(value: T, client: C, name: impl Into<String>) -> Self {
+        let name: String = name.into();
+        Self {
+            value: Mutex::new(value),
+            name: Arc::from(name),
+            client,
+            mode: PhantomData,
+        }
+    }
+
+    /// The variable's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The client the accesses are recorded with.
+    pub fn client(&self) -> &C {
+        &self.client
+    }
+
+    /// The value, through exclusive access: not recorded (no other flow can be accessing
+    /// it), like setting up state before sharing it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Consumes the wrapper and returns the value (not recorded).
+    pub fn into_inner(self) -> T {
+        self.value.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
+    /// Reads a copy of the value; records a `Read` (`new_value` = the value read).
+    #[track_caller]
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        let location = SourceLocation::caller();
+        let guard = lock(&self.value);
+        self.record(AccessType::Read, location, &mut || (None, M::value(&guard)));
+        guard.clone()
+    }
+
+    /// Runs `f` on the value; records a `Read` (`new_value` = the value `f` sees). `f`
+    /// runs under the internal mutex: it must not access this same `Tracked`.
+    #[track_caller]
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        let location = SourceLocation::caller();
+        let guard = lock(&self.value);
+        self.record(AccessType::Read, location, &mut || (None, M::value(&guard)));
+        f(&guard)
+    }
+
+    /// Stores `value`; records a `Write` with the old and new values.
+    #[track_caller]
+    pub fn set(&self, value: T) {
+        let location = SourceLocation::caller();
+        drop(self.swap(value, location));
+    }
+
+    /// Stores `value` and returns the old one; records a `Write` with both.
+    #[track_caller]
+    pub fn replace(&self, value: T) -> T {
+        let location = SourceLocation::caller();
+        self.swap(value, location)
+    }
+
+    /// Changes the value in place with `f`; records one `Write` with the value before and
+    /// after. (With [`Values`] the old value is serialized before `f` runs, also when the
+    /// flow turns out to be unsampled; `get` and `set` serialize lazily.) `f` runs under
+    /// the internal mutex: it must not access this same `Tracked`.
+    #[track_caller]
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let location = SourceLocation::caller();
+        let mut guard = lock(&self.value);
+        let old = M::value(&guard);
+        let out = f(&mut guard);
+        let mut old = Some(old);
+        self.record(AccessType::Write, location, &mut || {
+            (old.take(), M::value(&guard))
+        });
+        out
+    }
+
+    fn swap(&self, value: T, location: SourceLocation) -> T {
+        let mut guard = lock(&self.value);
+        self.record(AccessType::Write, location, &mut || {
+            (Some(M::value(&guard)), M::value(&value))
+        });
+        core::mem::replace(&mut *guard, value)
+    }
+
+    fn record(
+        &self,
+        access: AccessType,
+        location: SourceLocation,
+        values: &mut dyn FnMut() -> (Option<Value>, Value),
+    ) {
+        self.client
+            .state_change(&self.name, access, None, location, values);
+    }
+}
+
+impl<T: fmt::Debug, C, M> fmt::Debug for Tracked<T, C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Tracked");
+        d.field("name", &&*self.name);
+        match self.value.try_lock() {
+            Ok(v) => d.field("value", &*v),
+            Err(TryLockError::Poisoned(p)) => d.field("value", &*p.into_inner()),
+            Err(TryLockError::WouldBlock) => d.field("value", &format_args!("<locked>")),
+        };
+        d.finish()
+    }
+}
+
+macro_rules! tracked_atomic_int {
+    ($(#[$doc:meta])* $name:ident, $atomic:ident, $int:ty) => {
+        $(#[$doc])*
+        pub struct $name<C> {
+            inner: $atomic,
+            name: Arc<str>,
+            client: C,
+            tags: OrderingTags,
+        }
+
+        impl<C> $name<C> {
+            #[doc = concat!("Wraps a `", stringify!($atomic), "` holding `value`; `name` names the variable in events.")]
+            pub fn new(value: $int, client: C, name: impl Into<String>) -> Self {
+                let name: String = name.into();
+                Self { inner: $atomic::new(value), name: Arc::from(name), client, tags: OrderingTags::new() }
+            }
+
+            /// The variable's name.
+            pub fn name(&self) -> &str {
+                &self.name
+            }
+
+            /// The value, through exclusive access (not recorded).
+            pub fn get_mut(&mut self) -> &mut $int {
+                self.inner.get_mut()
+            }
+
+            /// Consumes the atomic and returns the value (not recorded).
+            pub fn into_inner(self) -> $int {
+                self.inner.into_inner()
+            }
+        }
+
+        impl<C: Tracker> $name<C> {
+            fn record(&self, access: AccessType, order: Ordering, location: SourceLocation, old: Option<$int>, new: $int) {
+                self.client.state_change(&self.name, access, Some((order.into(), &self.tags)), location, &mut || {
+                    (old.map(Value::from), Value::from(new))
+                });
+            }
+
+            /// Loads the value; records an `AtomicRead`.
+            #[track_caller]
+            pub fn load(&self, order: Ordering) -> $int {
+                let location = SourceLocation::caller();
+                let v = self.inner.load(order);
+                self.record(AccessType::AtomicRead, order, location, None, v);
+                v
+            }
+
+            /// Stores `value`; records an `AtomicWrite`.
+            #[track_caller]
+            pub fn store(&self, value: $int, order: Ordering) {
+                let location = SourceLocation::caller();
+                self.inner.store(value, order);
+                self.record(AccessType::AtomicWrite, order, location, None, value);
+            }
+
+            /// Stores `value`, returning the previous value; records an `AtomicRMW`.
+            #[track_caller]
+            pub fn swap(&self, value: $int, order: Ordering) -> $int {
+                let location = SourceLocation::caller();
+                let old = self.inner.swap(value, order);
+                self.record(AccessType::AtomicRmw, order, location, Some(old), value);
+                old
+            }
+
+            /// Adds `value` (wrapping), returning the previous value; records an `AtomicRMW`.
+            #[track_caller]
+            pub fn fetch_add(&self, value: $int, order: Ordering) -> $int {
+                let location = SourceLocation::caller();
+                let old = self.inner.fetch_add(value, order);
+                self.record(AccessType::AtomicRmw, order, location, Some(old), old.wrapping_add(value));
+                old
+            }
+
+            /// Subtracts `value` (wrapping), returning the previous value; records an
+            /// `AtomicRMW`.
+            #[track_caller]
+            pub fn fetch_sub(&self, value: $int, order: Ordering) -> $int {
+                let location = SourceLocation::caller();
+                let old = self.inner.fetch_sub(value, order);
+                self.record(AccessType::AtomicRmw, order, location, Some(old), old.wrapping_sub(value));
+                old
+            }
+
+            /// Stores the maximum of the value and `value`, returning the previous value;
+            /// records an `AtomicRMW`.
+            #[track_caller]
+            pub fn fetch_max(&self, value: $int, order: Ordering) -> $int {
+                let location = SourceLocation::caller();
+                let old = self.inner.fetch_max(value, order);
+                self.record(AccessType::AtomicRmw, order, location, Some(old), old.max(value));
+                old
+            }
+
+            /// Stores `new` if the value is `current`. On success records an `AtomicRMW`
+            /// (ordering `success`); on failure an `AtomicRead` of the value found
+            /// (ordering `failure`).
+            #[track_caller]
+            pub fn compare_exchange(
+                &self,
+                current: $int,
+                new: $int,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$int, $int> {
+                let location = SourceLocation::caller();
+                let out = self.inner.compare_exchange(current, new, success, failure);
+                match out {
+                    Ok(old) => self.record(AccessType::AtomicRmw, success, location, Some(old), new),
+                    Err(found) => self.record(AccessType::AtomicRead, failure, location, None, found),
+                }
+                out
+            }
+        }
+
+        impl<C> fmt::Debug for $name<C> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("name", &&*self.name)
+                    .field("value", &self.inner.load(Ordering::Relaxed))
+                    .finish()
+            }
+        }
+    };
+}
+
+tracked_atomic_int!(
+    /// An `AtomicU64` whose operations are recorded (`AtomicRead`, `AtomicWrite`,
+    /// `AtomicRMW`, each tagged with its [`ORDERING_TAG`]).
+    ///
+    /// ```
+    /// # use std::cell::RefCell;
+    /// # use raceway_proto::boundary::{with_flow_in, ContextStore};
+    /// # use raceway_proto::Flow;
+    /// # thread_local!(static SLOT: RefCell<Option<Flow>> = const { RefCell::new(None) });
+    /// # #[derive(Default)]
+    /// # struct ThreadStore;
+    /// # impl ContextStore for ThreadStore {
+    /// #     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool { SLOT.with(|s| with_flow_in(s, f)) }
+    /// #     fn install_root(&self, make: &mut dyn FnMut() -> Flow) -> bool {
+    /// #         SLOT.with(|s| { s.borrow_mut().get_or_insert_with(&mut *make); true })
+    /// #     }
+    /// # }
+    /// use std::sync::atomic::Ordering;
+    /// use raceway_proto::client::ClientCore;
+    /// use raceway_proto::config::Config;
+    /// use raceway_proto::tracked::TrackedAtomicU64;
+    ///
+    /// let client = ClientCore::new(Config::new("svc"), ThreadStore);
+    /// let hits = TrackedAtomicU64::new(0, &client, "hits");
+    /// assert_eq!(hits.fetch_add(2, Ordering::AcqRel), 0); // AtomicRMW 0 -> 2, AcqRel
+    /// assert_eq!(hits.compare_exchange(2, 5, Ordering::SeqCst, Ordering::Relaxed), Ok(2));
+    /// assert_eq!(hits.load(Ordering::Acquire), 5); // AtomicRead
+    /// assert_eq!(client.races().events_observed(), 3);
+    /// ```
+    TrackedAtomicU64,
+    AtomicU64,
+    u64
+);
+
+tracked_atomic_int!(
+    /// An `AtomicI64` whose operations are recorded (see [`TrackedAtomicU64`]).
+    TrackedAtomicI64,
+    AtomicI64,
+    i64
+);
+
+tracked_atomic_int!(
+    /// An `AtomicU32` whose operations are recorded (see [`TrackedAtomicU64`]).
+    TrackedAtomicU32,
+    AtomicU32,
+    u32
+);
+
+tracked_atomic_int!(
+    /// An `AtomicUsize` whose operations are recorded (see [`TrackedAtomicU64`]).
+    TrackedAtomicUsize,
+    AtomicUsize,
+    usize
+);
+
+/// An `AtomicBool` whose operations are recorded (`AtomicRead`, `AtomicWrite`,
+/// `AtomicRMW`, each tagged with its [`ORDERING_TAG`]).
+///
+/// ```
+/// # use std::cell::RefCell;
+/// # use raceway_proto::boundary::{with_flow_in, ContextStore};
+/// # use raceway_proto::Flow;
+/// # thread_local!(static SLOT: RefCell<Option<Flow>> = const { RefCell::new(None) });
+/// # #[derive(Default)]
+/// # struct ThreadStore;
+/// # impl ContextStore for ThreadStore {
+/// #     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool { SLOT.with(|s| with_flow_in(s, f)) }
+/// #     fn install_root(&self, make: &mut dyn FnMut() -> Flow) -> bool {
+/// #         SLOT.with(|s| { s.borrow_mut().get_or_insert_with(&mut *make); true })
+/// #     }
+/// # }
+/// use std::sync::atomic::Ordering;
+/// use raceway_proto::client::ClientCore;
+/// use raceway_proto::config::Config;
+/// use raceway_proto::tracked::TrackedAtomicBool;
+///
+/// let client = ClientCore::new(Config::new("svc"), ThreadStore);
+/// let ready = TrackedAtomicBool::new(false, &client, "ready");
+/// ready.store(true, Ordering::Release); // AtomicWrite, Release
+/// assert!(ready.load(Ordering::Acquire)); // AtomicRead, Acquire
+/// assert_eq!(client.races().events_observed(), 2);
+/// ```
+pub struct TrackedAtomicBool<C> {
+    inner: AtomicBool,
+    name: Arc<str>,
+    client: C,
+    tags: OrderingTags,
+}
+
+impl<C> TrackedAtomicBool<C> {
+    /// Wraps an `AtomicBool` holding `value`; `name` names the variable in events.
+    pub fn new(value: bool, client: C, name: impl Into<String>) -> Self {
+        let name: String = name.into();
+        Self {
+            inner: AtomicBool::new(value),
+            name: Arc::from(name),
+            client,
+            tags: OrderingTags::new(),
+        }
+    }
+
+    /// The variable's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Consumes the atomic and returns the value (not recorded).
+    pub fn into_inner(self) -> bool {
+        self.inner.into_inner()
+    }
+}
+
+impl<C: Tracker> TrackedAtomicBool<C> {
+    fn record(
+        &self,
+        access: AccessType,
+        order: Ordering,
+        location: SourceLocation,
+        old: Option<bool>,
+        new: bool,
+    ) {
+        self.client.state_change(
+            &self.name,
+            access,
+            Some((order.into(), &self.tags)),
+            location,
+            &mut || (old.map(Value::Bool), Value::Bool(new)),
+        );
+    }
+
+    /// Loads the value; records an `AtomicRead`.
+    #[track_caller]
+    pub fn load(&self, order: Ordering) -> bool {
+        let location = SourceLocation::caller();
+        let v = self.inner.load(order);
+        self.record(AccessType::AtomicRead, order, location, None, v);
+        v
+    }
+
+    /// Stores `value`; records an `AtomicWrite`.
+    #[track_caller]
+    pub fn store(&self, value: bool, order: Ordering) {
+        let location = SourceLocation::caller();
+        self.inner.store(value, order);
+        self.record(AccessType::AtomicWrite, order, location, None, value);
+    }
+
+    /// Stores `value`, returning the previous value; records an `AtomicRMW`.
+    #[track_caller]
+    pub fn swap(&self, value: bool, order: Ordering) -> bool {
+        let location = SourceLocation::caller();
+        let old = self.inner.swap(value, order);
+        self.record(AccessType::AtomicRmw, order, location, Some(old), value);
+        old
+    }
+
+    /// Logical "or" with `value`, returning the previous value; records an `AtomicRMW`.
+    #[track_caller]
+    pub fn fetch_or(&self, value: bool, order: Ordering) -> bool {
+        let location = SourceLocation::caller();
+        let old = self.inner.fetch_or(value, order);
+        self.record(AccessType::AtomicRmw, order, location, Some(old), old | value);
+        old
+    }
+
+    /// Logical "and" with `value`, returning the previous value; records an `AtomicRMW`.
+    #[track_caller]
+    pub fn fetch_and(&self, value: bool, order: Ordering) -> bool {
+        let location = SourceLocation::caller();
+        let old = self.inner.fetch_and(value, order);
+        self.record(AccessType::AtomicRmw, order, location, Some(old), old & value);
+        old
+    }
+
+    /// Stores `new` if the value is `current`. On success records an `AtomicRMW` (ordering
+    /// `success`); on failure an `AtomicRead` of the value found (ordering `failure`).
+    #[track_caller]
+    pub fn compare_exchange(
+        &self,
+        current: bool,
+        new: bool,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<bool, bool> {
+        let location = SourceLocation::caller();
+        let out = self.inner.compare_exchange(current, new, success, failure);
+        match out {
+            Ok(old) => self.record(AccessType::AtomicRmw, success, location, Some(old), new),
+            Err(found) => self.record(AccessType::AtomicRead, failure, location, None, found),
+        }
+        out
+    }
+}
+
+impl<C> fmt::Debug for TrackedAtomicBool<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackedAtomicBool")
+            .field("name", &&*self.name)
+            .field("value", &self.inner.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Declares an adapter's tracked state types as aliases of this module's with the
+/// adapter's client type `$client` filled in: `Tracked<T, M = Values>`,
+/// `TrackedOpaque<T>` (name-only values), `TrackedAtomicU64`, `TrackedAtomicI64`,
+/// `TrackedAtomicU32`, `TrackedAtomicUsize`, `TrackedAtomicBool`. `$krate` is the adapter's
+/// crate name, for the examples in the docs.
+#[macro_export]
+macro_rules! tracked_state {
+    ($krate:literal, $client:ty) => {
+        #[doc = concat!(
+            "A shared value whose reads and writes are recorded (see [`raceway_proto::tracked`]):\n",
+            "`Tracked::new(value, client.clone(), \"name\")` (or `Tracked::new_opaque` for a value that is not\n",
+            "`Serialize`: [`TrackedOpaque`]), then `get`, `read`, `set`, `replace`, `update`.\n\n",
+            "```\n",
+            "use std::sync::Arc;\n",
+            "use ", $krate, "::{RacewayClient, Tracked, TrackedOpaque};\n\n",
+            "let raceway = Arc::new(RacewayClient::local(\"svc\"));\n",
+            "let balance: Tracked<i64> = Tracked::new(100, raceway.clone(), \"balance\");\n",
+            "let seen = balance.get(); // a Read of `balance`, value 100\n",
+            "balance.set(seen - 10); // a Write, old 100, new 90\n",
+            "assert_eq!(balance.get(), 90);\n\n",
+            "struct Socket; // not Serialize: only the name is recorded\n",
+            "let socket: TrackedOpaque<Socket> = Tracked::new_opaque(Socket, raceway.clone(), \"socket\");\n",
+            "socket.read(|_s| ());\n",
+            "raceway.shutdown();\n",
+            "```"
+        )]
+        pub type Tracked<T, M = $crate::tracked::Values> = $crate::tracked::Tracked<T, $client, M>;
+        /// A shared value of any type whose reads and writes are recorded by name only
+        /// (`null` values): [`Tracked`] in the [`NameOnly`](raceway_proto::tracked::NameOnly) mode.
+        pub type TrackedOpaque<T> = $crate::tracked::Tracked<T, $client, $crate::tracked::NameOnly>;
+        #[doc = concat!(
+            "An `AtomicU64` whose operations are recorded as `AtomicRead`, `AtomicWrite` or ",
+            "`AtomicRMW`, with the ordering in the `memory_ordering` tag.\n\n",
+            "```\n",
+            "use std::sync::atomic::Ordering;\n",
+            "use std::sync::Arc;\n",
+            "use ", $krate, "::{RacewayClient, TrackedAtomicU64};\n\n",
+            "let raceway = Arc::new(RacewayClient::local(\"svc\"));\n",
+            "let hits = TrackedAtomicU64::new(0, raceway.clone(), \"hits\");\n",
+            "assert_eq!(hits.fetch_add(1, Ordering::SeqCst), 0);\n",
+            "assert_eq!(hits.load(Ordering::SeqCst), 1);\n",
+            "raceway.shutdown();\n",
+            "```"
+        )]
+        pub type TrackedAtomicU64 = $crate::tracked::TrackedAtomicU64<$client>;
+        /// An `AtomicI64` whose operations are recorded (see [`TrackedAtomicU64`]).
+        pub type TrackedAtomicI64 = $crate::tracked::TrackedAtomicI64<$client>;
+        /// An `AtomicU32` whose operations are recorded (see [`TrackedAtomicU64`]).
+        pub type TrackedAtomicU32 = $crate::tracked::TrackedAtomicU32<$client>;
+        /// An `AtomicUsize` whose operations are recorded (see [`TrackedAtomicU64`]).
+        pub type TrackedAtomicUsize = $crate::tracked::TrackedAtomicUsize<$client>;
+        /// An `AtomicBool` whose operations are recorded (see [`TrackedAtomicU64`]).
+        pub type TrackedAtomicBool = $crate::tracked::TrackedAtomicBool<$client>;
+    };
+}

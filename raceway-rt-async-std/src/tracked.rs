@@ -1,0 +1,8 @@
+//! Tracked state and tracked atomics (`raceway_proto::tracked`), with this crate's client
+//! filled in: `Tracked<T>`, `TrackedOpaque<T>`, `TrackedAtomicU64`, ...
+
+use std::sync::Arc;
+
+use crate::RacewayClient;
+
+raceway_proto::tracked_state!("raceway_rt_async_std", Arc<RacewayClient>);
