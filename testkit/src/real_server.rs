@@ -190,6 +190,14 @@ impl RacePairs {
             .unwrap_or_default()
     }
 
+    /// The flows (thread ids) that appear in the pairs on `var`.
+    pub fn flows(&self, var: &str) -> std::collections::BTreeSet<String> {
+        self.pairs(var)
+            .into_iter()
+            .flat_map(|(a, b)| [a.to_string(), b.to_string()])
+            .collect()
+    }
+
     /// Whether threads `a` and `b` (in either order) race on `var`.
     pub fn contains(&self, var: &str, a: &str, b: &str) -> bool {
         let (a, b) = ordered(a, b);

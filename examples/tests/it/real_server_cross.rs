@@ -16,7 +16,6 @@
 //! binary every test prints one line and passes; under CI (`RACEWAY_REQUIRE_SERVER=1`)
 //! it fails.
 
-use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::future::IntoFuture;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -46,15 +45,6 @@ fn config(server: &RealServer, service: &str) -> Config {
     c.instance_id = Some("test".into());
     c.export.flush_interval = Duration::from_millis(50);
     c
-}
-
-/// The flows (thread ids) that appear in the pairs on `variable`.
-fn flows(pairs: &RacePairs, variable: &str) -> BTreeSet<String> {
-    pairs
-        .pairs(variable)
-        .into_iter()
-        .flat_map(|(a, b)| [a.to_string(), b.to_string()])
-        .collect()
 }
 
 // -- the downstream services' handlers --------------------------------------------------------
@@ -373,7 +363,7 @@ async fn s5b(downstream: Downstream) {
             return;
         };
         assert_eq!(pairs.count("stock"), 1, "{downstream:?}: {pairs}");
-        let flows = flows(&pairs, "stock");
+        let flows = pairs.flows("stock");
         assert_eq!(flows.len(), 2, "{downstream:?}: {pairs}");
         assert!(
             flows.iter().all(|f| f.starts_with("svc-b#")),

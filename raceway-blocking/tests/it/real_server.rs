@@ -8,7 +8,7 @@
 //! Without the server binary every test prints one line and passes; under CI
 //! (`RACEWAY_REQUIRE_SERVER=1`) it fails.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -187,18 +187,9 @@ fn s2_odd_threads_record_more_events_first_still_six_pairs() {
         }
         let pairs = verdict(&server, &rw);
         assert_eq!(pairs.count("balance"), 6, "{pairs}");
-        assert_eq!(flows(&pairs, "balance").len(), 4, "{pairs}");
+        assert_eq!(pairs.flows("balance").len(), 4, "{pairs}");
         assert_eq!(pairs.total(), 6, "{pairs}");
     }
-}
-
-/// The flows (thread ids) that appear in the pairs on `variable`.
-fn flows(pairs: &RacePairs, variable: &str) -> BTreeSet<String> {
-    pairs
-        .pairs(variable)
-        .into_iter()
-        .flat_map(|(a, b)| [a.to_string(), b.to_string()])
-        .collect()
 }
 
 // S7 ------------------------------------------------------------------------------------
@@ -442,7 +433,7 @@ fn s5b_two_parallel_calls_to_one_threaded_handler_race_between_the_two_b_flows()
         drop(service_b);
         let pairs = verdict_of(&server, &[&*a, &*b]);
         assert_eq!(pairs.count("stock"), 1, "{pairs}");
-        let flows = flows(&pairs, "stock");
+        let flows = pairs.flows("stock");
         assert_eq!(flows.len(), 2, "{pairs}");
         assert!(flows.iter().all(|f| f.starts_with("svc-b#")), "{pairs}");
         assert_eq!(pairs.total(), 1, "{pairs}");

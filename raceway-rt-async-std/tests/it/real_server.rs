@@ -10,7 +10,7 @@
 //! Without the server binary every test prints one line and passes; under CI
 //! (`RACEWAY_REQUIRE_SERVER=1`) it fails.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -180,18 +180,9 @@ async fn s2_odd_requests_record_more_events_first_still_six_pairs() {
         }
         let pairs = verdict(&server, &[&rw]).await;
         assert_eq!(pairs.count("balance"), 6, "{pairs}");
-        assert_eq!(flows(&pairs, "balance").len(), 4, "{pairs}");
+        assert_eq!(pairs.flows("balance").len(), 4, "{pairs}");
         assert_eq!(pairs.total(), 6, "{pairs}");
     }
-}
-
-/// The flows (thread ids) that appear in the pairs on `variable`.
-fn flows(pairs: &RacePairs, variable: &str) -> BTreeSet<String> {
-    pairs
-        .pairs(variable)
-        .into_iter()
-        .flat_map(|(a, b)| [a.to_string(), b.to_string()])
-        .collect()
 }
 
 // S7 ------------------------------------------------------------------------------------
@@ -346,7 +337,7 @@ async fn s5b_two_parallel_calls_to_one_handler_race_between_the_two_b_flows() {
         accept.cancel().await;
         let pairs = verdict(&server, &[&a, &b]).await;
         assert_eq!(pairs.count("stock"), 1, "{pairs}");
-        let flows = flows(&pairs, "stock");
+        let flows = pairs.flows("stock");
         assert_eq!(flows.len(), 2, "{pairs}");
         assert!(flows.iter().all(|f| f.starts_with("svc-b#")), "{pairs}");
         assert_eq!(pairs.total(), 1, "{pairs}");

@@ -8,7 +8,7 @@
 //! Without the server binary (see `raceway_testkit::real_server` for where it is looked for) every
 //! test prints one line and passes; under CI (`RACEWAY_REQUIRE_SERVER=1`) it fails.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,41 +17,15 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::Router;
 use raceway_rt_tokio::{AsyncTrackedMutex, AsyncTrackedRwLock, RacewayClient};
-use raceway_testkit::{RacePairs, RealServer};
+use raceway_testkit::RealServer;
 use tower::{Layer, Service};
 
 use crate::common;
+use crate::common::{real_client as client, real_verdict as verdict};
 
 /// Runs of each scenario, each on a fresh server.
 const REPEAT: usize = 5;
 const AWAIT: Duration = Duration::from_millis(30);
-
-fn client(server: &RealServer, service: &str) -> Arc<RacewayClient> {
-    let config = common::fast_config(service, &server.url());
-    Arc::new(RacewayClient::from_config(config).expect("config"))
-}
-
-/// Flushes every client, waits until the server holds every event they recorded, and
-/// returns the server's race pairs.
-async fn verdict(server: &RealServer, clients: &[&Arc<RacewayClient>]) -> RacePairs {
-    let mut recorded = 0;
-    for c in clients {
-        c.flush(Duration::from_secs(10)).await.expect("flush");
-        let s = c.stats();
-        assert_eq!(s.export.dropped(), 0, "{s:?}");
-        recorded += s.core.recorded;
-    }
-    server.race_pairs_after(recorded)
-}
-
-/// The flows (thread ids) that appear in the pairs on `variable`.
-fn flows(pairs: &RacePairs, variable: &str) -> BTreeSet<String> {
-    pairs
-        .pairs(variable)
-        .into_iter()
-        .flat_map(|(a, b)| [a.to_string(), b.to_string()])
-        .collect()
-}
 
 fn app<S: Clone + Send + Sync + 'static>(routes: Router<S>, rw: &Arc<RacewayClient>, state: S) -> Router {
     routes
@@ -111,7 +85,7 @@ async fn s1_s2_four_unprotected_requests_race_pairwise() {
         .await;
         let pairs = verdict(&server, &[&rw]).await;
         assert_eq!(pairs.count("balance"), 6, "{pairs}");
-        assert_eq!(flows(&pairs, "balance").len(), 4, "{pairs}");
+        assert_eq!(pairs.flows("balance").len(), 4, "{pairs}");
         assert_eq!(pairs.total(), 6, "{pairs}");
     }
 }
@@ -358,7 +332,7 @@ async fn s5b_parallel_calls_to_one_handler_race_between_the_two_b_flows() {
         let pairs = verdict(&server, &[&a, &b]).await;
         assert_eq!(pairs.count("stock"), 1, "{pairs}");
         assert!(
-            flows(&pairs, "stock").iter().all(|f| f.starts_with("svc-b#")),
+            pairs.flows("stock").iter().all(|f| f.starts_with("svc-b#")),
             "{pairs}"
         );
         assert_eq!(pairs.total(), 1, "{pairs}");

@@ -11,7 +11,6 @@
 //! Without the server binary every test prints one line and passes; under CI
 //! (`RACEWAY_REQUIRE_SERVER=1`) it fails (see `raceway_testkit::real_server`).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,43 +25,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::common;
+use crate::common::{real_client as client, real_verdict as verdict};
 
 /// Runs of each scenario, each on a fresh server.
 const REPEAT: usize = 10;
 const AWAIT: Duration = Duration::from_millis(30);
-
-fn client(server: &RealServer, service: &str) -> Arc<RacewayClient> {
-    let config = common::fast_config(service, &server.url());
-    Arc::new(RacewayClient::from_config(config).expect("config"))
-}
 
 /// The one line a reqwest user adds: a reqwest client whose calls carry `rw`'s flows.
 fn traced_http(rw: &RacewayClient) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
         .with(rw.propagate_middleware())
         .build()
-}
-
-/// Flushes every client, waits until the server holds every event they recorded, and
-/// returns the server's race pairs.
-async fn verdict(server: &RealServer, clients: &[&Arc<RacewayClient>]) -> RacePairs {
-    let mut recorded = 0;
-    for c in clients {
-        c.flush(Duration::from_secs(10)).await.expect("flush");
-        let s = c.stats();
-        assert_eq!(s.export.dropped(), 0, "{s:?}");
-        recorded += s.core.recorded;
-    }
-    server.race_pairs_after(recorded)
-}
-
-/// The flows (thread ids) that appear in the pairs on `variable`.
-fn flows(pairs: &RacePairs, variable: &str) -> BTreeSet<String> {
-    pairs
-        .pairs(variable)
-        .into_iter()
-        .flat_map(|(a, b)| [a.to_string(), b.to_string()])
-        .collect()
 }
 
 /// The services of `pairs` on `variable`: the part of each flow's id before the first `#`.
@@ -207,9 +180,9 @@ async fn reqwest_s5b_parallel_calls_race_between_the_two_b_flows() {
         fire(vec![format!("{url}/fan-out")], |_| json!({})).await;
         let pairs = verdict(&server, &[&a, &b]).await;
         assert_eq!(pairs.count("stock"), 1, "run {run}: {pairs}");
-        assert_eq!(flows(&pairs, "stock").len(), 2, "run {run}: {pairs}");
+        assert_eq!(pairs.flows("stock").len(), 2, "run {run}: {pairs}");
         assert!(
-            flows(&pairs, "stock").iter().all(|f| f.starts_with("svc-b#")),
+            pairs.flows("stock").iter().all(|f| f.starts_with("svc-b#")),
             "run {run}: {pairs}"
         );
         assert_eq!(pairs.total(), 1, "run {run}: {pairs}");

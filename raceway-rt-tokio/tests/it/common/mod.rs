@@ -132,3 +132,25 @@ pub fn written_values(events: &[Event], variable: &str) -> Vec<u64> {
     out.sort_unstable();
     out
 }
+
+/// A client of the real server `server` for `service`, with `fast_config`.
+pub fn real_client(server: &raceway_testkit::RealServer, service: &str) -> std::sync::Arc<RacewayClient> {
+    let config = fast_config(service, &server.url());
+    std::sync::Arc::new(RacewayClient::from_config(config).expect("config"))
+}
+
+/// Flushes every client (none may have dropped anything), waits until the real server holds
+/// every event they recorded, and returns its race pairs.
+pub async fn real_verdict(
+    server: &raceway_testkit::RealServer,
+    clients: &[&std::sync::Arc<RacewayClient>],
+) -> raceway_testkit::RacePairs {
+    let mut recorded = 0;
+    for c in clients {
+        c.flush(Duration::from_secs(10)).await.expect("flush");
+        let s = c.stats();
+        assert_eq!(s.export.dropped(), 0, "{s:?}");
+        recorded += s.core.recorded;
+    }
+    server.race_pairs_after(recorded)
+}
