@@ -35,6 +35,31 @@ fn verdict(server: &RealServer, client: &RacewayClient) -> RacePairs {
     server.race_pairs_after(s.core.recorded)
 }
 
+/// Four threads each read `balance`, sleep and write it back, unprotected (RACES.md S1);
+/// with `extra_in_odd`, the odd ones record two other events first (S2).
+fn four_unprotected_transfers(rw: &Arc<RacewayClient>, extra_in_odd: bool) {
+    let balance = Arc::new(AtomicI64::new(100));
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let (rw2, balance) = (rw.clone(), balance.clone());
+            rw.spawn(move || {
+                if extra_in_odd && i % 2 == 1 {
+                    rw2.track_function_call("audit", i);
+                    rw2.track_custom("extra", i);
+                }
+                let seen = balance.load(Ordering::SeqCst);
+                rw2.track_state_change("balance", None::<i64>, seen, "Read");
+                std::thread::sleep(Duration::from_millis(20));
+                balance.store(seen - 10, Ordering::SeqCst);
+                rw2.track_state_change("balance", Some(seen), seen - 10, "Write");
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("worker");
+    }
+}
+
 #[test]
 fn s1_four_threads_read_sleep_write_race_pairwise() {
     for _ in 0..REPEAT {
@@ -42,23 +67,8 @@ fn s1_four_threads_read_sleep_write_race_pairwise() {
             return;
         };
         let rw = client(&server, "ledger");
-        let balance = Arc::new(AtomicI64::new(100));
-        let workers: Vec<_> = (0..4)
-            .map(|_| {
-                let (rw2, balance) = (rw.clone(), balance.clone());
-                rw.spawn(move || {
-                    let seen = balance.load(Ordering::SeqCst);
-                    rw2.track_state_change("balance", None::<i64>, seen, "Read");
-                    std::thread::sleep(Duration::from_millis(20));
-                    balance.store(seen - 10, Ordering::SeqCst);
-                    rw2.track_state_change("balance", Some(seen), seen - 10, "Write");
-                })
-            })
-            .collect();
         // Not joined into the main flow before the verdict: the four threads race pairwise.
-        for w in workers {
-            w.join().expect("worker");
-        }
+        four_unprotected_transfers(&rw, false);
         let pairs = verdict(&server, &rw);
         assert_eq!(pairs.count("balance"), 6, "{pairs}");
         assert_eq!(pairs.total(), 6, "{pairs}");
@@ -165,26 +175,7 @@ fn s2_odd_threads_record_more_events_first_still_six_pairs() {
             return;
         };
         let rw = client(&server, "ledger");
-        let balance = Arc::new(AtomicI64::new(100));
-        let workers: Vec<_> = (0..4)
-            .map(|i| {
-                let (rw2, balance) = (rw.clone(), balance.clone());
-                rw.spawn(move || {
-                    if i % 2 == 1 {
-                        rw2.track_function_call("audit", i);
-                        rw2.track_custom("extra", i);
-                    }
-                    let seen = balance.load(Ordering::SeqCst);
-                    rw2.track_state_change("balance", None::<i64>, seen, "Read");
-                    std::thread::sleep(Duration::from_millis(20));
-                    balance.store(seen - 10, Ordering::SeqCst);
-                    rw2.track_state_change("balance", Some(seen), seen - 10, "Write");
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().expect("worker");
-        }
+        four_unprotected_transfers(&rw, true);
         let pairs = verdict(&server, &rw);
         assert_eq!(pairs.count("balance"), 6, "{pairs}");
         assert_eq!(pairs.flows("balance").len(), 4, "{pairs}");
