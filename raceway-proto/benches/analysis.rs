@@ -150,11 +150,11 @@ fn workload(hot: bool) -> Vec<Event> {
                 Op::Fork(k) => {
                     let (child, ev) = t.fork(flows[i].flow.as_mut().unwrap(), "spawn");
                     flows[base + k].flow = Some(child);
-                    ev
+                    ev.to_event()
                 }
                 Op::Join(k) => {
                     let end = flows[base + k].flow.as_ref().unwrap().end();
-                    t.join(flows[i].flow.as_mut().unwrap(), &end, "join")
+                    t.join(flows[i].flow.as_mut().unwrap(), &end, "join").to_event()
                 }
                 Op::Acquire(l) | Op::Release(l) => {
                     let kind = if matches!(op, Op::Acquire(_)) {

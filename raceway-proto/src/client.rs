@@ -24,10 +24,11 @@ use serde::Serialize;
 use crate::analysis::{Analyzer, RaceReport};
 use crate::boundary::ContextStore;
 use crate::config::Config;
-use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation};
-use crate::export::{ExportStats, PushOutcome, RecordQueue};
+use crate::event::{AccessType, EventKind, MemoryOrdering, SourceLocation};
+use crate::export::{ExportStats, Pipe, PushOutcome};
 use crate::flow::{to_json_value, Flow, FlowEnd, Service, Tracer};
 use crate::headers::{self, ClockHeader, RemoteContext};
+use crate::record::{Record, StateValues};
 use crate::system::{FastIds, SystemClock};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,7 +139,7 @@ impl core::fmt::Debug for SharedAnalyzer {
 /// Where events go: the export queue and/or the local analyser. Shared with the adapter's
 /// background exporter.
 pub struct Sink {
-    queue: Option<Mutex<RecordQueue>>,
+    queue: Option<Pipe<Record>>,
     analyzer: Option<SharedAnalyzer>,
     wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
     urgent: AtomicBool,
@@ -169,7 +170,7 @@ impl Sink {
         let exporting = config.enabled && config.endpoint.is_some();
         let analysing = config.enabled && (config.endpoint.is_none() || config.local_analysis);
         Sink {
-            queue: exporting.then(|| Mutex::new(RecordQueue::from_config(&config.export))),
+            queue: exporting.then(|| Pipe::new(config.export.queue_capacity, config.export.max_batch_events)),
             analyzer: match &config.analyzer {
                 Some(shared) if config.enabled => Some(shared.clone()),
                 _ => analysing.then(SharedAnalyzer::new),
@@ -205,17 +206,18 @@ impl Sink {
     }
 
     /// Hands one event to the analyser and the queue.
-    pub fn emit(&self, event: Event) {
-        self.recorded.fetch_add(1, Ordering::Relaxed);
+    pub fn emit(&self, record: Record) {
         if let Some(a) = &self.analyzer {
-            lock(&a.0).observe(&event);
+            lock(&a.0).observe(&record.to_event());
         }
-        if let Some(q) = &self.queue {
-            let outcome = lock(q).push(event);
-            match outcome {
+        match &self.queue {
+            None => {
+                self.recorded.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(q) => match q.push(record) {
                 PushOutcome::Accepted { wake: true } => self.wake(),
                 PushOutcome::Accepted { wake: false } => {}
-                _ => {
+                PushOutcome::Dropped => {
                     if !self.warned_drop.swap(true, Ordering::Relaxed) {
                         crate::diag::warn(format_args!(
                             "the export queue is full: events are being dropped (counted in stats().export.dropped_queue_full); \
@@ -223,7 +225,7 @@ impl Sink {
                         ));
                     }
                 }
-            }
+            },
         }
     }
 
@@ -241,15 +243,15 @@ impl Sink {
     }
 
     /// For the exporter: moves up to `max` queued events into `out`.
-    pub fn drain(&self, max: usize, out: &mut Vec<Event>) {
+    pub fn drain(&self, max: usize, out: &mut Vec<Record>) {
         if let Some(q) = &self.queue {
-            lock(q).drain(max, out);
+            q.drain(max, out);
         }
     }
 
     /// For the exporter: events waiting in the queue.
     pub fn queued(&self) -> usize {
-        self.queue.as_ref().map_or(0, |q| lock(q).len())
+        self.queue.as_ref().map_or(0, Pipe::len)
     }
 
     /// The local analyser's report so far (empty when the analyser is off).
@@ -304,7 +306,7 @@ impl Sink {
     pub fn stats(&self) -> Stats {
         let mut export = *lock(&self.export_stats);
         if let Some(q) = &self.queue {
-            export = export.with_queue(lock(q).stats());
+            export = export.with_queue(q.stats());
         }
         Stats {
             core: self.core_stats(),
@@ -314,8 +316,12 @@ impl Sink {
 
     /// The recording side's counters.
     pub fn core_stats(&self) -> CoreStats {
+        let queued = self.queue.as_ref().map_or(0, |q| {
+            let s = q.stats();
+            s.recorded + s.dropped_queue_full
+        });
         CoreStats {
-            recorded: self.recorded.load(Ordering::Relaxed),
+            recorded: self.recorded.load(Ordering::Relaxed) + queued,
             no_context: self.no_context.load(Ordering::Relaxed),
             invalid_access_types: self.invalid_access.load(Ordering::Relaxed),
         }
@@ -397,45 +403,49 @@ impl<S: ContextStore> ClientCore<S> {
         if !self.config.enabled {
             return;
         }
-        let location = SourceLocation::caller();
         let mut access_type = Some(access_type);
-        self.record_with(
-            &mut || {
-                let access = access_type
-                    .take()
-                    .and_then(IntoAccessType::into_access_type)
-                    .unwrap_or_else(|| {
-                        self.sink.invalid_access.fetch_add(1, Ordering::Relaxed);
-                        AccessType::Write
-                    });
-                let old = old_value.as_ref().map(to_json_value);
-                Some(EventKind::state_change(
-                    variable,
-                    old,
-                    to_json_value(&new_value),
-                    access,
-                    location.clone(),
-                ))
-            },
-            None,
-        );
+        self.record_state(core::panic::Location::caller(), None, &mut || {
+            let access = access_type
+                .take()
+                .and_then(IntoAccessType::into_access_type)
+                .unwrap_or_else(|| {
+                    self.sink.invalid_access.fetch_add(1, Ordering::Relaxed);
+                    AccessType::Write
+                });
+            let mut values = StateValues::for_variable(variable);
+            if let Some(old) = &old_value {
+                values.old(old);
+            }
+            values.new(&new_value);
+            (values, access)
+        });
     }
 
-    /// Records the event `make` builds in the current flow, building it only when the flow
-    /// is recorded (sampled): nothing is serialized for an unsampled trace.
-    fn record_with(&self, make: &mut dyn FnMut() -> Option<EventKind>, duration_ns: Option<u64>) -> bool {
+    /// Records the state change `make` serializes in the current flow, serializing it only
+    /// when the flow is recorded (sampled).
+    pub(crate) fn record_state(
+        &self,
+        location: &'static core::panic::Location<'static>,
+        ordering: Option<MemoryOrdering>,
+        make: &mut dyn FnMut() -> (StateValues, AccessType),
+    ) -> bool {
         if !self.config.enabled {
             return false;
         }
-        let mut event = None;
+        let mut record = None;
         let found = self.with_flow(&mut |flow| {
-            if flow.is_sampled() && event.is_none() {
-                event = make().map(|kind| self.tracer.record(flow, kind, duration_ns));
+            if flow.is_sampled() && record.is_none() {
+                let (values, access) = make();
+                record = Some(self.tracer.stamp_state(flow, values, access, location, ordering));
             }
         });
-        match event {
-            Some(e) => {
-                self.sink.emit(e);
+        self.hand_over(record, found)
+    }
+
+    fn hand_over(&self, record: Option<Record>, found: bool) -> bool {
+        match record {
+            Some(r) => {
+                self.sink.emit(r);
                 true
             }
             None => {
@@ -445,6 +455,21 @@ impl<S: ContextStore> ClientCore<S> {
                 false
             }
         }
+    }
+
+    /// Records the event `make` builds in the current flow, building it only when the flow
+    /// is recorded (sampled): nothing is serialized for an unsampled trace.
+    fn record_with(&self, make: &mut dyn FnMut() -> Option<EventKind>, duration_ns: Option<u64>) -> bool {
+        if !self.config.enabled {
+            return false;
+        }
+        let mut record = None;
+        let found = self.with_flow(&mut |flow| {
+            if flow.is_sampled() && record.is_none() {
+                record = make().map(|kind| self.tracer.stamp(flow, kind, duration_ns));
+            }
+        });
+        self.hand_over(record, found)
     }
 
     /// Records a function call with its arguments.
@@ -815,7 +840,7 @@ impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
 
     fn record_in(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) {
         if self.config.enabled && flow.is_sampled() {
-            self.sink.emit(self.tracer.record(flow, kind, duration_ns));
+            self.sink.emit(self.tracer.stamp(flow, kind, duration_ns));
         }
     }
 
@@ -886,7 +911,7 @@ impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
             if !flow.is_sampled() {
                 return;
             }
-            let ev = self.tracer.record(
+            let ev = self.tracer.stamp(
                 flow,
                 EventKind::HttpResponse {
                     status,

@@ -71,6 +71,18 @@ impl VectorClock {
         self.slot(component).map(|i| self.entries[i].1)
     }
 
+    /// The position of `component`, if present.
+    pub(crate) fn slot_of(&self, component: &str) -> Option<usize> {
+        self.slot(component)
+    }
+
+    /// Sets the value at position `i` (nothing when there is none).
+    pub(crate) fn set_at(&mut self, i: usize, value: u64) {
+        if let Some(e) = self.entries.get_mut(i) {
+            e.1 = value;
+        }
+    }
+
     /// The pairs, in insertion order.
     pub fn entries(&self) -> &[(Component, u64)] {
         &self.entries

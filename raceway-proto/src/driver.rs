@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::vec::Vec;
 
 use crate::client::Sink;
-use crate::event::Event;
 use crate::export::{BatchId, ExportConfig, ExportStats, Exporter, FlushTicket, SendOutcome};
+use crate::record::Record;
 use crate::time::Instant;
 
 /// What the export loop should do next.
@@ -48,9 +48,9 @@ pub enum Step {
 /// Couples an [`Exporter`] to a [`Sink`]'s queue.
 #[derive(Debug)]
 pub struct ExportDriver {
-    exporter: Exporter,
+    exporter: Exporter<Record>,
     sink: Arc<Sink>,
-    scratch: Vec<Event>,
+    scratch: Vec<Record>,
     /// The body buffer, lent out with [`Step::Send`] and given back with
     /// [`ExportDriver::recycle`], so steady-state sending allocates no bodies.
     spare: Vec<u8>,

@@ -33,6 +33,50 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{Event, EventKind};
+use crate::record::{Record, RecordScratch};
+
+/// An event as a body carries it: the event model's [`Event`], or the compact [`Record`]
+/// the clients queue (written straight to JSON, see [`crate::record`]).
+pub trait WireEvent: Sized {
+    /// What the encoder keeps from one event to the next (caches of what events share).
+    type Scratch: Default + core::fmt::Debug;
+
+    /// Appends the event's JSON to `out`.
+    fn write_json(&self, out: &mut Vec<u8>, scratch: &mut Self::Scratch) -> serde_json::Result<()>;
+
+    /// The event's cut-down form (see [`cut_down`]); `scratch` is a reusable buffer.
+    fn cut_down(&self, scratch: &mut Vec<u8>) -> Self;
+}
+
+impl WireEvent for Event {
+    type Scratch = ();
+
+    fn write_json(&self, out: &mut Vec<u8>, _: &mut ()) -> serde_json::Result<()> {
+        write_json(out, self)
+    }
+
+    fn cut_down(&self, scratch: &mut Vec<u8>) -> Self {
+        Event {
+            kind: cut_kind(&self.kind, scratch),
+            metadata: self.metadata.clone(),
+            causality_vector: self.causality_vector.clone(),
+            lock_set: self.lock_set.clone(),
+            ..*self
+        }
+    }
+}
+
+impl WireEvent for Record {
+    type Scratch = RecordScratch;
+
+    fn write_json(&self, out: &mut Vec<u8>, scratch: &mut RecordScratch) -> serde_json::Result<()> {
+        Record::write_json(self, out, scratch)
+    }
+
+    fn cut_down(&self, scratch: &mut Vec<u8>) -> Self {
+        self.with_kind(cut_kind(&self.kind(), scratch))
+    }
+}
 
 /// The default body cap: 1 MiB, half the server's limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
@@ -82,30 +126,27 @@ pub enum EventOutcome {
 ///
 /// Holds a scratch buffer reused for the rare oversized event, so encoding allocates only
 /// when the caller's buffer grows.
-#[derive(Debug, Clone)]
-pub struct BatchEncoder {
+#[derive(Debug)]
+pub struct BatchEncoder<E: WireEvent = Event> {
     max_body_bytes: usize,
     scratch: Vec<u8>,
+    wire: E::Scratch,
 }
 
-impl Default for BatchEncoder {
+impl<E: WireEvent> Default for BatchEncoder<E> {
     fn default() -> Self {
         Self::new(DEFAULT_MAX_BODY_BYTES)
     }
 }
 
-impl BatchEncoder {
+impl<E: WireEvent> BatchEncoder<E> {
     /// An encoder for bodies of at most `max_body_bytes` (lowered to
     /// [`MAX_BODY_BYTES_LIMIT`]). A cap too small for an event's cut-down form drops it.
-    pub const fn new(max_body_bytes: usize) -> Self {
-        let max_body_bytes = if max_body_bytes > MAX_BODY_BYTES_LIMIT {
-            MAX_BODY_BYTES_LIMIT
-        } else {
-            max_body_bytes
-        };
+    pub fn new(max_body_bytes: usize) -> Self {
         Self {
-            max_body_bytes,
+            max_body_bytes: max_body_bytes.min(MAX_BODY_BYTES_LIMIT),
             scratch: Vec::new(),
+            wire: E::Scratch::default(),
         }
     }
 
@@ -118,13 +159,13 @@ impl BatchEncoder {
     /// the cap to `out`, and says how many were consumed. When no event could be encoded
     /// (`events` empty, or every consumed event dropped), `out` is left as it was and
     /// `bytes` is 0: there is nothing to send.
-    pub fn encode(&mut self, events: &[Event], out: &mut Vec<u8>) -> EncodeSummary {
+    pub fn encode(&mut self, events: &[E], out: &mut Vec<u8>) -> EncodeSummary {
         self.encode_each(events, out, |_, _| {})
     }
 
     /// As [`encode`](Self::encode), calling `on_event(index, outcome)` for each consumed
     /// event, in order, so a caller can tell which events were truncated or dropped.
-    pub fn encode_each<F>(&mut self, events: &[Event], out: &mut Vec<u8>, mut on_event: F) -> EncodeSummary
+    pub fn encode_each<F>(&mut self, events: &[E], out: &mut Vec<u8>, mut on_event: F) -> EncodeSummary
     where
         F: FnMut(usize, EventOutcome),
     {
@@ -139,7 +180,7 @@ impl BatchEncoder {
                 out.push(b',');
             }
             let ev_start = out.len();
-            if write_json(out, ev).is_err() {
+            if ev.write_json(out, &mut self.wire).is_err() {
                 out.truncate(mark);
                 s.consumed += 1;
                 s.dropped += 1;
@@ -159,9 +200,11 @@ impl BatchEncoder {
                 break;
             }
             // Too big for any body: cut it down.
-            let small = self.cut_down(ev);
+            let small = ev.cut_down(&mut self.scratch);
             self.scratch.clear();
-            if write_json(&mut self.scratch, &small).is_err() || self.scratch.len() + BODY_OVERHEAD > max {
+            if small.write_json(&mut self.scratch, &mut self.wire).is_err()
+                || self.scratch.len() + BODY_OVERHEAD > max
+            {
                 s.consumed += 1;
                 s.dropped += 1;
                 on_event(i, EventOutcome::Dropped);
@@ -190,10 +233,6 @@ impl BatchEncoder {
         }
         s
     }
-
-    fn cut_down(&mut self, ev: &Event) -> Event {
-        cut_down_with(ev, &mut self.scratch)
-    }
 }
 
 /// The cut-down form of an event: every large JSON value (`old_value`, `new_value`,
@@ -203,19 +242,19 @@ impl BatchEncoder {
 /// `headers` becomes `{"raceway.truncated": "<truncated: N bytes>"}` and `stack_trace`
 /// a one-frame list.
 pub fn cut_down(ev: &Event) -> Event {
-    cut_down_with(ev, &mut Vec::new())
+    ev.cut_down(&mut Vec::new())
 }
 
 /// Appends `v` as compact JSON to `out`. With `std`, serde_json writes straight into the
 /// buffer; without it serde_json offers no writer API, so each value goes through a
 /// temporary `Vec` (one allocation per event).
 #[cfg(feature = "std")]
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
+pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
     serde_json::to_writer(out, v)
 }
 
 #[cfg(not(feature = "std"))]
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
+pub(crate) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> serde_json::Result<()> {
     let bytes = serde_json::to_vec(v)?;
     out.extend_from_slice(&bytes);
     Ok(())
@@ -270,8 +309,8 @@ fn cut_headers(h: &BTreeMap<String, String>, scratch: &mut Vec<u8>) -> BTreeMap<
     }
 }
 
-fn cut_down_with(ev: &Event, scratch: &mut Vec<u8>) -> Event {
-    let kind = match &ev.kind {
+fn cut_kind(kind: &EventKind, scratch: &mut Vec<u8>) -> EventKind {
+    match kind {
         EventKind::StateChange {
             variable,
             old_value,
@@ -350,15 +389,5 @@ fn cut_down_with(ev: &Event, scratch: &mut Vec<u8>) -> Event {
             data: cut_value(data, scratch),
         },
         other => other.clone(),
-    };
-    Event {
-        id: ev.id,
-        trace_id: ev.trace_id,
-        parent_id: ev.parent_id,
-        timestamp: ev.timestamp,
-        kind,
-        metadata: ev.metadata.clone(),
-        causality_vector: ev.causality_vector.clone(),
-        lock_set: ev.lock_set.clone(),
     }
 }

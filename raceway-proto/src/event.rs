@@ -182,6 +182,19 @@ pub enum MemoryOrdering {
     SeqCst,
 }
 
+impl MemoryOrdering {
+    /// The name, as `core::sync::atomic::Ordering` spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MemoryOrdering::Relaxed => "Relaxed",
+            MemoryOrdering::Acquire => "Acquire",
+            MemoryOrdering::Release => "Release",
+            MemoryOrdering::AcqRel => "AcqRel",
+            MemoryOrdering::SeqCst => "SeqCst",
+        }
+    }
+}
+
 impl From<core::sync::atomic::Ordering> for MemoryOrdering {
     fn from(o: core::sync::atomic::Ordering) -> Self {
         use core::sync::atomic::Ordering as O;

@@ -19,11 +19,15 @@ use core::time::Duration;
 
 use serde::Deserialize;
 
-use crate::encode::{cut_down, BatchEncoder, EventOutcome, DEFAULT_MAX_BODY_BYTES};
+use crate::encode::{BatchEncoder, EventOutcome, WireEvent, DEFAULT_MAX_BODY_BYTES};
 use crate::event::Event;
 use crate::ids::splitmix64;
 use crate::time::Instant;
 
+#[cfg(feature = "std")]
+mod pipe;
+#[cfg(feature = "std")]
+pub use pipe::Pipe;
 mod room;
 use room::Room;
 pub use room::ServerCapacity;
@@ -208,15 +212,15 @@ pub struct QueueStats {
 ///
 /// Pushing is O(1) and allocation-free once the buffer has grown to its working size.
 #[derive(Debug)]
-pub struct RecordQueue {
-    events: VecDeque<Event>,
+pub struct RecordQueue<E = Event> {
+    events: VecDeque<E>,
     capacity: usize,
     wake_every: usize,
     recorded: u64,
     dropped_queue_full: u64,
 }
 
-impl RecordQueue {
+impl<E> RecordQueue<E> {
     /// A queue of at most `capacity` events that asks for a wake-up every `wake_every`
     /// queued events (both at least 1). Memory is reserved as the queue fills.
     pub fn new(capacity: usize, wake_every: usize) -> Self {
@@ -235,7 +239,7 @@ impl RecordQueue {
     }
 
     /// Queues `event`, or drops and counts it when the queue is full.
-    pub fn push(&mut self, event: Event) -> PushOutcome {
+    pub fn push(&mut self, event: E) -> PushOutcome {
         if self.events.len() >= self.capacity {
             self.dropped_queue_full += 1;
             return PushOutcome::Dropped;
@@ -248,7 +252,7 @@ impl RecordQueue {
     }
 
     /// Moves up to `max` of the oldest events to the end of `out`; returns how many.
-    pub fn drain(&mut self, max: usize, out: &mut Vec<Event>) -> usize {
+    pub fn drain(&mut self, max: usize, out: &mut Vec<E>) -> usize {
         let n = max.min(self.events.len());
         out.extend(self.events.drain(..n));
         n
@@ -467,8 +471,8 @@ pub struct FlushTicket(u64);
 // The exporter
 
 #[derive(Debug)]
-struct Batch {
-    events: Vec<Event>,
+struct Batch<E> {
+    events: Vec<E>,
     /// Sequence number of the first event handed in with this batch (flush barrier).
     first_seq: u64,
     not_before: Instant,
@@ -540,11 +544,11 @@ enum Phase {
 /// times without the server taking any of it, or still held at the shutdown deadline, is
 /// counted as [`ExportStats::dropped_server_full`].
 #[derive(Debug)]
-pub struct Exporter {
+pub struct Exporter<E: WireEvent = Event> {
     config: ExportConfig,
-    encoder: BatchEncoder,
+    encoder: BatchEncoder<E>,
     /// Batches in order; the front one may be in flight.
-    pending: VecDeque<Batch>,
+    pending: VecDeque<Batch<E>>,
     in_flight: Option<BatchId>,
     next_id: u64,
     /// Sequence number of the next event handed in.
@@ -562,7 +566,7 @@ pub struct Exporter {
     room: Option<Room>,
 }
 
-impl Exporter {
+impl<E: WireEvent + fmt::Debug> Exporter<E> {
     /// A new exporter; `now` starts the first flush interval. Zero sizes in `config` are
     /// raised to 1.
     pub fn new(mut config: ExportConfig, now: Instant) -> Self {
@@ -646,13 +650,13 @@ impl Exporter {
     /// Takes events moved out of the queue, oldest first. They are due at once (after any
     /// batch waiting to retry). After [`abandon`](Self::abandon) they are dropped and
     /// counted as `dropped_shutdown`.
-    pub fn handle_events(&mut self, mut events: Vec<Event>, now: Instant) {
+    pub fn handle_events(&mut self, mut events: Vec<E>, now: Instant) {
         self.handle_events_from(&mut events, now);
     }
 
     /// [`Exporter::handle_events`] draining `events`, whose buffer the caller keeps and
     /// reuses (the export loop hands in the same scratch vector every time).
-    pub fn handle_events_from(&mut self, events: &mut Vec<Event>, now: Instant) {
+    pub fn handle_events_from(&mut self, events: &mut Vec<E>, now: Instant) {
         if events.is_empty() {
             return;
         }
@@ -742,7 +746,7 @@ impl Exporter {
             for &(i, o) in self.outcomes.iter().rev() {
                 match o {
                     EventOutcome::Truncated => {
-                        front.events[i] = cut_down(&front.events[i]);
+                        front.events[i] = front.events[i].cut_down(&mut Vec::new());
                         self.stats.truncated += 1;
                     }
                     EventOutcome::Dropped => {
@@ -1066,7 +1070,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_caps_and_jitters_into_upper_half() {
-        let mut e = Exporter::new(ExportConfig::default(), Instant::ZERO);
+        let mut e: Exporter = Exporter::new(ExportConfig::default(), Instant::ZERO);
         for f in 1..=20u32 {
             let d = e.backoff(f);
             let base = Duration::from_millis(100)

@@ -42,15 +42,15 @@ use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
 use crate::clock::{Component, VectorClock};
-use crate::event::{Event, EventKind, Metadata, SourceLocation, Tags};
+use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation, Tags};
 use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
 use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
+use crate::record::{Body, FlowInfo, Id, Large, LargeKind, LockSet, Record, StateValues};
 use crate::sampling::Sampler;
 use crate::time::{Timestamp, WallClock};
 
@@ -107,17 +107,25 @@ pub struct Flow {
     prefix: Arc<str>,
     trace_id: TraceId,
     thread_id: Component,
-    clock: VectorClock,
+    /// The clock base, shared with the records made since it was last rebuilt: the value
+    /// of this flow's own component (at `own_slot`) is `own`, not the base's. Recording
+    /// moves only `own`; fork, join, propagate and merge rebuild the base.
+    clock: Arc<VectorClock>,
+    own_slot: usize,
+    own: u64,
     span_id: SpanId,
     upstream_span_id: Option<SpanId>,
     last_event: Option<EventId>,
     last_timestamp: Timestamp,
     tracestate: Option<Arc<str>>,
-    locks: Vec<Arc<str>>,
+    locks: Option<LockSet>,
     task_id: Option<EventId>,
     distributed: bool,
     /// Recorded (see [`crate::sampling`]); an unsampled flow records nothing.
     sampled: bool,
+    /// What this flow's records share, built by the first record (and again when another
+    /// client's tracer records in this flow).
+    info: Option<Arc<FlowInfo>>,
 }
 
 impl Flow {
@@ -135,8 +143,51 @@ impl Flow {
         &self.thread_id
     }
     /// The clock after the flow's last event.
-    pub fn clock(&self) -> &VectorClock {
-        &self.clock
+    pub fn clock(&self) -> VectorClock {
+        let mut c = VectorClock::clone(&self.clock);
+        c.set_at(self.own_slot, self.own);
+        c
+    }
+
+    /// Replaces the clock with `clock` plus this flow's own component (at 0 when missing).
+    fn set_clock(&mut self, mut clock: VectorClock) {
+        self.own = clock.ensure(&self.thread_id, 0);
+        self.own_slot = clock.slot_of(&self.thread_id).unwrap_or(0);
+        self.clock = Arc::new(clock);
+    }
+
+    /// Rebuilds the clock base with `f` (copying it when records still share it), then
+    /// makes sure it holds this flow's own component.
+    fn update_clock<R>(&mut self, f: impl FnOnce(&mut VectorClock, &Component) -> R) -> R {
+        let c = Arc::make_mut(&mut self.clock);
+        c.set_at(self.own_slot, self.own);
+        let r = f(c, &self.thread_id);
+        self.own = c.ensure(&self.thread_id, 0);
+        self.own_slot = c.slot_of(&self.thread_id).unwrap_or(0);
+        r
+    }
+
+    /// Moves this flow's own component on by one (an event, or a transfer of causality).
+    fn tick(&mut self) -> u64 {
+        self.own = self.own.saturating_add(1);
+        self.own
+    }
+
+    fn info(&mut self, service: &Arc<Service>) -> Arc<FlowInfo> {
+        match &self.info {
+            Some(i) if Arc::ptr_eq(&i.service, service) => i.clone(),
+            _ => {
+                let i = Arc::new(FlowInfo {
+                    service: service.clone(),
+                    trace_id: self.trace_id,
+                    thread_id: self.thread_id.clone(),
+                    span_id: self.span_id,
+                    upstream_span_id: self.upstream_span_id,
+                });
+                self.info = Some(i.clone());
+                i
+            }
+        }
     }
     /// The flow's span id.
     pub fn span_id(&self) -> SpanId {
@@ -156,7 +207,7 @@ impl Flow {
     }
     /// Locks this flow holds now (by the tracked acquire/release events).
     pub fn held_locks(&self) -> &[Arc<str>] {
-        &self.locks
+        self.locks.as_deref().map_or(&[], |l| l.as_slice())
     }
     /// True when the flow continues a trace received from another service.
     pub fn is_distributed(&self) -> bool {
@@ -172,11 +223,12 @@ impl Flow {
     pub fn fork_detached(&self) -> Flow {
         let mut child = self.clone();
         child.thread_id = thread_id_for(&self.prefix);
-        child.locks.clear();
+        child.locks = None;
         child.task_id = None;
-        let own = self.thread_id.clone();
-        child.clock.increment(&own);
-        child.clock.ensure(&child.thread_id.clone(), 0);
+        child.info = None;
+        let mut clock = self.clock();
+        clock.set_at(self.own_slot, self.own.saturating_add(1));
+        child.set_clock(clock);
         child
     }
 
@@ -184,29 +236,36 @@ impl Flow {
     pub fn detached_root(trace_id: TraceId, span_id: SpanId, service: &str, instance: &str) -> Flow {
         let prefix: Arc<str> = Arc::from(format!("{service}#{instance}").as_str());
         let thread_id = thread_id_for(&prefix);
-        let mut clock = VectorClock::new();
-        clock.ensure(&thread_id, 0);
-        Flow {
+        Flow::starting(prefix, trace_id, thread_id, span_id)
+    }
+
+    fn starting(prefix: Arc<str>, trace_id: TraceId, thread_id: Component, span_id: SpanId) -> Flow {
+        let mut f = Flow {
             prefix,
             trace_id,
             thread_id,
-            clock,
+            clock: Arc::new(VectorClock::new()),
+            own_slot: 0,
+            own: 0,
             span_id,
             upstream_span_id: None,
             last_event: None,
             last_timestamp: Timestamp::default(),
             tracestate: None,
-            locks: Vec::new(),
+            locks: None,
             task_id: None,
             distributed: false,
             sampled: true,
-        }
+            info: None,
+        };
+        f.set_clock(VectorClock::new());
+        f
     }
 
     /// What a joiner needs of a finished flow.
     pub fn end(&self) -> FlowEnd {
         FlowEnd {
-            clock: self.clock.clone(),
+            clock: self.clock(),
             last_event: self.last_event,
             task_id: self.task_id,
             trace_id: self.trace_id,
@@ -275,27 +334,17 @@ impl Tracer {
     }
 
     fn flow(&self, trace_id: TraceId, span_id: SpanId) -> Flow {
-        Flow {
-            prefix: self.service.prefix.clone(),
+        Flow::starting(
+            self.service.prefix.clone(),
             trace_id,
-            thread_id: self.service.next_thread_id(),
-            clock: VectorClock::new(),
+            self.service.next_thread_id(),
             span_id,
-            upstream_span_id: None,
-            last_event: None,
-            last_timestamp: Timestamp::default(),
-            tracestate: None,
-            locks: Vec::new(),
-            task_id: None,
-            distributed: false,
-            sampled: true,
-        }
+        )
     }
 
     /// A root flow of a new trace, recorded when the sampler says so.
     pub fn new_trace(&self) -> Flow {
         let mut f = self.flow(self.ids.trace_id(), self.ids.span_id());
-        f.clock.ensure(&f.thread_id.clone(), 0);
         f.sampled = self.sampler.sample_root(f.trace_id);
         f
     }
@@ -309,8 +358,7 @@ impl Tracer {
     pub fn continue_trace(&self, remote: &RemoteContext) -> Flow {
         let mut f = self.flow(remote.trace_id, remote.span_id);
         f.upstream_span_id = remote.parent_span_id;
-        f.clock = remote.clock.clone();
-        f.clock.ensure(&f.thread_id.clone(), 0);
+        f.set_clock(remote.clock.clone());
         f.last_event = remote.event_id;
         f.tracestate = remote
             .tracestate
@@ -322,50 +370,78 @@ impl Tracer {
     }
 
     /// Records one event in `flow`: increments the flow's component, stamps ids, time and
-    /// metadata, and moves the flow's position to the new event.
+    /// metadata, and moves the flow's position to the new event. The event model's form of
+    /// [`Tracer::stamp`].
     pub fn record(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) -> Event {
+        self.stamp(flow, kind, duration_ns).to_event()
+    }
+
+    /// Records one event of any kind in `flow`, as the compact [`Record`] the export queue
+    /// holds.
+    pub fn stamp(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) -> Record {
         match &kind {
-            EventKind::LockAcquire { lock_id, .. } => flow.locks.push(lock_id.clone()),
+            EventKind::LockAcquire { lock_id, .. } => {
+                let mut held = flow.held_locks().to_vec();
+                held.push(lock_id.clone());
+                flow.locks = Some(Arc::new(held));
+            }
             EventKind::LockRelease { lock_id, .. } => {
-                if let Some(i) = flow.locks.iter().rposition(|l| l == lock_id) {
-                    flow.locks.remove(i);
+                let held = flow.held_locks();
+                if let Some(i) = held.iter().rposition(|l| l == lock_id) {
+                    let mut held = held.to_vec();
+                    held.remove(i);
+                    flow.locks = (!held.is_empty()).then(|| Arc::new(held));
                 }
             }
             _ => {}
         }
-        let own = flow.thread_id.clone();
-        flow.clock.increment(&own);
+        let body = Body::Boxed(alloc::boxed::Box::new(Large {
+            kind: LargeKind::Event(kind),
+            duration_ns,
+            ordering: None,
+        }));
+        self.stamp_body(flow, body)
+    }
+
+    /// Records a state change in `flow`: its variable and values already serialized, the
+    /// call site from `#[track_caller]`, and the memory ordering of an atomic access (in
+    /// the [`ORDERING_TAG`](crate::record::ORDERING_TAG) tag).
+    pub fn stamp_state(
+        &self,
+        flow: &mut Flow,
+        values: StateValues,
+        access: AccessType,
+        location: &'static core::panic::Location<'static>,
+        ordering: Option<MemoryOrdering>,
+    ) -> Record {
+        self.stamp_body(flow, Record::state_body(values, access, location, ordering))
+    }
+
+    fn stamp_body(&self, flow: &mut Flow, body: Body) -> Record {
+        let own = flow.tick();
         let timestamp = self.wall.now().max(flow.last_timestamp);
         flow.last_timestamp = timestamp;
         let id = self.ids.event_id();
-        let parent_id = flow.last_event.replace(id);
-        Event {
-            id,
-            trace_id: flow.trace_id,
-            parent_id,
+        let parent = flow.last_event.replace(id);
+        Record {
+            id: Id::new(id),
+            parent: Id::new(parent.unwrap_or(EventId::from_u128(0))),
+            has_parent: parent.is_some(),
             timestamp,
-            kind,
-            metadata: Metadata {
-                thread_id: own,
-                process_id: self.service.process_id,
-                service_name: self.service.name.clone(),
-                environment: self.service.environment.clone(),
-                tags: self.service.tags.clone(),
-                duration_ns: Some(duration_ns),
-                instance_id: Some(self.service.instance.clone()),
-                distributed_span_id: Some(flow.span_id),
-                upstream_span_id: flow.upstream_span_id,
-            },
-            causality_vector: flow.clock.clone(),
-            lock_set: flow.locks.iter().map(|l| String::from(&**l)).collect(),
+            info: flow.info(&self.service),
+            clock: flow.clock.clone(),
+            own,
+            own_slot: u8::try_from(flow.own_slot).unwrap_or(u8::MAX),
+            locks: flow.locks.clone(),
+            body,
         }
     }
 
     /// Forks a child flow (a spawned task or thread). Returns the child and the parent's
     /// `AsyncSpawn` event, which the caller must emit.
-    pub fn fork(&self, parent: &mut Flow, spawned_by: &str) -> (Flow, Event) {
+    pub fn fork(&self, parent: &mut Flow, spawned_by: &str) -> (Flow, Record) {
         let task_id = self.ids.event_id();
-        let spawn = self.record(
+        let spawn = self.stamp(
             parent,
             EventKind::AsyncSpawn {
                 task_id,
@@ -375,9 +451,8 @@ impl Tracer {
         );
         let mut child = self.flow(parent.trace_id, parent.span_id);
         child.upstream_span_id = parent.upstream_span_id;
-        child.clock = parent.clock.clone();
-        child.clock.ensure(&child.thread_id.clone(), 0);
-        child.last_event = Some(spawn.id);
+        child.set_clock(parent.clock());
+        child.last_event = Some(spawn.id());
         child.last_timestamp = parent.last_timestamp;
         child.tracestate = parent.tracestate.clone();
         child.task_id = Some(task_id);
@@ -389,15 +464,15 @@ impl Tracer {
     /// Joins a finished child into `parent`: everything the child did happens before what
     /// the parent does next. Returns the parent's `AsyncAwait` event, which the caller must
     /// emit.
-    pub fn join(&self, parent: &mut Flow, child: &FlowEnd, awaited_at: &str) -> Event {
-        parent.clock.merge(&child.clock, &parent.thread_id);
+    pub fn join(&self, parent: &mut Flow, child: &FlowEnd, awaited_at: &str) -> Record {
+        parent.update_clock(|c, own| c.merge(&child.clock, own));
         if child.trace_id == parent.trace_id {
             if let Some(last) = child.last_event {
                 parent.last_event = Some(last);
             }
         }
         let future_id = child.task_id.unwrap_or_else(|| self.ids.event_id());
-        self.record(
+        self.stamp(
             parent,
             EventKind::AsyncAwait {
                 future_id,
@@ -410,8 +485,7 @@ impl Tracer {
     /// Headers for an outgoing call: increments the flow's component and makes a child
     /// span. The callee continues the trace from them.
     pub fn propagate(&self, flow: &mut Flow) -> Propagation {
-        let own = flow.thread_id.clone();
-        flow.clock.increment(&own);
+        flow.tick();
         let child = self.ids.span_id();
         if !flow.sampled {
             return Propagation::unsampled(flow.trace_id, child, flow.tracestate.as_deref());
@@ -422,15 +496,14 @@ impl Tracer {
     /// The `raceway-clock` a service answers a propagated call with: this flow's clock
     /// (its component incremented) and last event, so the caller can merge them back.
     pub fn response_clock(&self, flow: &mut Flow) -> ClockHeader {
-        let own = flow.thread_id.clone();
-        flow.clock.increment(&own);
+        flow.tick();
         ClockHeader {
             trace_id: flow.trace_id,
             span_id: flow.span_id,
             parent_span_id: flow.upstream_span_id,
             service: String::from(&*self.service.name),
             instance: String::from(&*self.service.instance),
-            clock: flow.clock.clone(),
+            clock: flow.clock(),
             event_id: flow.last_event,
         }
     }
@@ -441,7 +514,7 @@ impl Tracer {
         if response.trace_id != flow.trace_id {
             return false;
         }
-        flow.clock.merge(&response.clock, &flow.thread_id);
+        flow.update_clock(|c, own| c.merge(&response.clock, own));
         if let Some(ev) = response.event_id {
             flow.last_event = Some(ev);
         }
@@ -455,7 +528,7 @@ impl Tracer {
             parent_span_id: parent_span,
             service: String::from(&*self.service.name),
             instance: String::from(&*self.service.instance),
-            clock: flow.clock.clone(),
+            clock: flow.clock(),
             event_id: flow.last_event,
         };
         Propagation::new(

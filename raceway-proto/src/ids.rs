@@ -86,16 +86,24 @@ fn parse_uuid(s: &str) -> Result<u128, IdError> {
     }
 }
 
+/// The 36 ASCII bytes of `v`'s hyphenated lowercase UUID form (what `Display` writes, and
+/// what the wire encoder copies without going through `fmt`).
+pub(crate) fn uuid_ascii(v: u128) -> [u8; 36] {
+    let mut out = [b'-'; 36];
+    let mut digit = 0u32;
+    for (i, slot) in out.iter_mut().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        *slot = HEX[((v >> (124 - 4 * digit)) & 0xf) as usize];
+        digit += 1;
+    }
+    out
+}
+
 fn write_uuid(f: &mut fmt::Formatter<'_>, v: u128) -> fmt::Result {
-    write_hex(f, v >> 96, 8)?;
-    f.write_str("-")?;
-    write_hex(f, (v >> 80) & 0xffff, 4)?;
-    f.write_str("-")?;
-    write_hex(f, (v >> 64) & 0xffff, 4)?;
-    f.write_str("-")?;
-    write_hex(f, (v >> 48) & 0xffff, 4)?;
-    f.write_str("-")?;
-    write_hex(f, v & 0xffff_ffff_ffff, 12)
+    let buf = uuid_ascii(v);
+    f.write_str(core::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
 }
 
 macro_rules! uuid_id {

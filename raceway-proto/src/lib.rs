@@ -60,6 +60,7 @@ pub mod headers;
 pub mod ids;
 #[cfg(feature = "std")]
 pub mod lifecycle;
+pub mod record;
 pub mod sampling;
 #[cfg(feature = "std")]
 pub mod sync;

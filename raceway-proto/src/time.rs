@@ -62,21 +62,44 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-impl fmt::Display for Timestamp {
-    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0 / 1_000_000;
-        let micros = self.0 % 1_000_000;
+impl Timestamp {
+    /// The 27 ASCII bytes `YYYY-MM-DDTHH:MM:SS.ffffffZ` (what `Display` writes, and what
+    /// the wire encoder copies without going through `fmt`). Times past the last
+    /// microsecond of 9999, which RFC 3339 cannot write and no wall clock reaches, are
+    /// written as that microsecond.
+    pub(crate) fn rfc3339_ascii(self) -> [u8; 27] {
+        /// 9999-12-31T23:59:59.999999Z.
+        const LAST: u64 = 253_402_300_799_999_999;
+        fn put(out: &mut [u8], v: u64) {
+            let mut v = v;
+            for b in out.iter_mut().rev() {
+                *b = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        let t = self.0.min(LAST);
+        let secs = t / 1_000_000;
+        let micros = t % 1_000_000;
         let days = (secs / 86_400) as i64;
         let sod = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        put(&mut out[0..4], y.unsigned_abs() % 10_000);
+        put(&mut out[5..7], u64::from(m));
+        put(&mut out[8..10], u64::from(d));
+        put(&mut out[11..13], sod / 3600);
+        put(&mut out[14..16], (sod / 60) % 60);
+        put(&mut out[17..19], sod % 60);
+        put(&mut out[20..26], micros);
+        out
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let buf = self.rfc3339_ascii();
+        f.write_str(core::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -245,5 +268,8 @@ mod tests {
         ] {
             assert_eq!(s.parse::<Timestamp>().unwrap().to_string(), s);
         }
+        let last = "9999-12-31T23:59:59.999999Z";
+        assert_eq!(last.parse::<Timestamp>().unwrap().to_string(), last);
+        assert_eq!(Timestamp::from_unix_micros(u64::MAX).to_string(), last);
     }
 }

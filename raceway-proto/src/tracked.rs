@@ -82,19 +82,16 @@ use core::ops::Deref;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::format;
 use std::string::String;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::boundary::ContextStore;
 use crate::client::{AdapterApi, ClientCore};
-use crate::event::{AccessType, EventKind, MemoryOrdering, SourceLocation, Tags};
-use crate::flow::{to_json_value, FlowEnd};
-
-/// The metadata tag holding a tracked atomic access's memory ordering (`Relaxed`,
-/// `Acquire`, `Release`, `AcqRel`, `SeqCst`).
-pub const ORDERING_TAG: &str = "memory_ordering";
+use crate::event::{AccessType, EventKind, MemoryOrdering, SourceLocation};
+use crate::flow::FlowEnd;
+use crate::record::StateValues;
+pub use crate::record::ORDERING_TAG;
 
 /// The `Custom` event name a tracked channel records where a message is sent.
 pub const CHANNEL_SEND_EVENT: &str = "channel_send";
@@ -104,17 +101,15 @@ pub const CHANNEL_SEND_EVENT: &str = "channel_send";
 /// `Deref`, by everything that dereferences to a tracker (every adapter's
 /// `RacewayClient`, `Arc<RacewayClient>`, `&RacewayClient`).
 pub trait Tracker {
-    /// Records a `StateChange` of `variable` in the current flow. `values` gives
-    /// `(old_value, new_value)` and is called only when the event is recorded; `ordering`,
-    /// when given, goes in the [`ORDERING_TAG`] tag (the tag maps come from the
-    /// [`OrderingTags`] cache, built once per ordering).
+    /// Records a `StateChange` in the current flow. `values` serializes the variable's
+    /// name and its old and new values, and is called only when the event is recorded;
+    /// `ordering`, when given, goes in the [`ORDERING_TAG`] tag.
     fn state_change(
         &self,
-        variable: &str,
         access: AccessType,
-        ordering: Option<(MemoryOrdering, &OrderingTags)>,
-        location: SourceLocation,
-        values: &mut dyn FnMut() -> (Option<Value>, Value),
+        ordering: Option<MemoryOrdering>,
+        location: &'static core::panic::Location<'static>,
+        values: &mut dyn FnMut() -> StateValues,
     );
 
     /// Marks a send on `channel` in the current flow (a `Custom` event
@@ -132,38 +127,12 @@ pub trait Tracker {
 impl<S: ContextStore> Tracker for ClientCore<S> {
     fn state_change(
         &self,
-        variable: &str,
         access: AccessType,
-        ordering: Option<(MemoryOrdering, &OrderingTags)>,
-        location: SourceLocation,
-        values: &mut dyn FnMut() -> (Option<Value>, Value),
+        ordering: Option<MemoryOrdering>,
+        location: &'static core::panic::Location<'static>,
+        values: &mut dyn FnMut() -> StateValues,
     ) {
-        if !self.is_enabled() {
-            return;
-        }
-        let mut event = None;
-        let found = self.with_flow(&mut |flow| {
-            if flow.is_sampled() && event.is_none() {
-                let (old, new) = values();
-                let kind = EventKind::state_change(variable, old, new, access, location.clone());
-                event = Some(self.tracer().record(flow, kind, None));
-            }
-        });
-        match event {
-            Some(mut e) => {
-                if let Some((o, cache)) = ordering {
-                    e.metadata.tags = cache.tags(o, &e.metadata.tags);
-                }
-                self.sink().emit(e);
-            }
-            // Outside any flow: let the core count it (it finds no flow either), without
-            // serializing anything.
-            None if !found => {
-                let kind = EventKind::state_change(variable, None, Value::Null, access, location);
-                AdapterApi::record(self, kind, None);
-            }
-            None => {}
-        }
+        self.record_state(location, ordering, &mut || (values(), access));
     }
 
     fn send_point(&self, channel: &str, location: SourceLocation) -> Option<FlowEnd> {
@@ -177,7 +146,7 @@ impl<S: ContextStore> Tracker for ClientCore<S> {
                     name: CHANNEL_SEND_EVENT.into(),
                     data: serde_json::json!({ "channel": channel, "location": &location }),
                 };
-                let ev = self.tracer().record(flow, kind, None);
+                let ev = self.tracer().stamp(flow, kind, None);
                 self.sink().emit(ev);
             }
             end = Some(flow.end());
@@ -198,13 +167,12 @@ where
     #[inline]
     fn state_change(
         &self,
-        variable: &str,
         access: AccessType,
-        ordering: Option<(MemoryOrdering, &OrderingTags)>,
-        location: SourceLocation,
-        values: &mut dyn FnMut() -> (Option<Value>, Value),
+        ordering: Option<MemoryOrdering>,
+        location: &'static core::panic::Location<'static>,
+        values: &mut dyn FnMut() -> StateValues,
     ) {
-        (**self).state_change(variable, access, ordering, location, values);
+        (**self).state_change(access, ordering, location, values);
     }
 
     #[inline]
@@ -218,47 +186,12 @@ where
     }
 }
 
-/// The metadata tags of a tracked atomic's events: the service's tags plus
-/// [`ORDERING_TAG`], one map per ordering, built the first time it is needed and shared by
-/// every later event (an `Arc` clone instead of a map copy per event). Each tracked atomic
-/// holds one.
-#[derive(Debug, Default)]
-pub struct OrderingTags {
-    slots: [OnceLock<Arc<Tags>>; 5],
-}
-
-impl OrderingTags {
-    /// An empty cache.
-    pub const fn new() -> Self {
-        Self {
-            slots: [const { OnceLock::new() }; 5],
-        }
-    }
-
-    /// `base` with the tag for `ordering`, from the cache (built from `base` the first
-    /// time: one tracked atomic records with one client, whose service tags do not change).
-    pub fn tags(&self, ordering: MemoryOrdering, base: &Arc<Tags>) -> Arc<Tags> {
-        let (slot, name) = match ordering {
-            MemoryOrdering::Relaxed => (0, "Relaxed"),
-            MemoryOrdering::Acquire => (1, "Acquire"),
-            MemoryOrdering::Release => (2, "Release"),
-            MemoryOrdering::AcqRel => (3, "AcqRel"),
-            MemoryOrdering::SeqCst => (4, "SeqCst"),
-        };
-        self.slots[slot]
-            .get_or_init(|| {
-                let mut tags = Tags::clone(base);
-                tags.insert(ORDERING_TAG.into(), name.into());
-                Arc::new(tags)
-            })
-            .clone()
-    }
-}
-
 /// How a [`Tracked`] value appears in its events: [`Values`] or [`NameOnly`].
 pub trait ValueMode<T: ?Sized> {
-    /// The value as recorded in an event.
-    fn value(value: &T) -> Value;
+    /// Writes `value` as the event's old value.
+    fn old(value: &T, out: &mut StateValues);
+    /// Writes `value` as the event's new value.
+    fn new(value: &T, out: &mut StateValues);
 }
 
 /// Value mode recording old and new values (`T: Serialize`); the default.
@@ -271,14 +204,20 @@ pub struct Values;
 pub struct NameOnly;
 
 impl<T: Serialize + ?Sized> ValueMode<T> for Values {
-    fn value(value: &T) -> Value {
-        to_json_value(value)
+    fn old(value: &T, out: &mut StateValues) {
+        out.old(value);
+    }
+    fn new(value: &T, out: &mut StateValues) {
+        out.new(value);
     }
 }
 
 impl<T: ?Sized> ValueMode<T> for NameOnly {
-    fn value(_: &T) -> Value {
-        Value::Null
+    fn old(_: &T, out: &mut StateValues) {
+        out.old(&());
+    }
+    fn new(_: &T, out: &mut StateValues) {
+        out.new(&());
     }
 }
 
@@ -393,9 +332,9 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     where
         T: Clone,
     {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let guard = lock(&self.value);
-        self.record(AccessType::Read, location, &mut || (None, M::value(&guard)));
+        self.record(AccessType::Read, location, &mut |v| M::new(&guard, v));
         guard.clone()
     }
 
@@ -403,23 +342,23 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     /// runs under the internal mutex: it must not access this same `Tracked`.
     #[track_caller]
     pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let guard = lock(&self.value);
-        self.record(AccessType::Read, location, &mut || (None, M::value(&guard)));
+        self.record(AccessType::Read, location, &mut |v| M::new(&guard, v));
         f(&guard)
     }
 
     /// Stores `value`; records a `Write` with the old and new values.
     #[track_caller]
     pub fn set(&self, value: T) {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         drop(self.swap(value, location));
     }
 
     /// Stores `value` and returns the old one; records a `Write` with both.
     #[track_caller]
     pub fn replace(&self, value: T) -> T {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         self.swap(value, location)
     }
 
@@ -429,21 +368,28 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     /// the internal mutex: it must not access this same `Tracked`.
     #[track_caller]
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let mut guard = lock(&self.value);
-        let old = M::value(&guard);
+        let mut before = StateValues::for_variable(&self.name);
+        M::old(&guard, &mut before);
         let out = f(&mut guard);
-        let mut old = Some(old);
-        self.record(AccessType::Write, location, &mut || {
-            (old.take(), M::value(&guard))
-        });
+        let mut before = Some(before);
+        self.client
+            .state_change(AccessType::Write, None, location, &mut || {
+                let mut v = before
+                    .take()
+                    .unwrap_or_else(|| StateValues::for_variable(&self.name));
+                M::new(&guard, &mut v);
+                v
+            });
         out
     }
 
-    fn swap(&self, value: T, location: SourceLocation) -> T {
+    fn swap(&self, value: T, location: &'static core::panic::Location<'static>) -> T {
         let mut guard = lock(&self.value);
-        self.record(AccessType::Write, location, &mut || {
-            (Some(M::value(&guard)), M::value(&value))
+        self.record(AccessType::Write, location, &mut |v| {
+            M::old(&guard, v);
+            M::new(&value, v);
         });
         core::mem::replace(&mut *guard, value)
     }
@@ -451,11 +397,14 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     fn record(
         &self,
         access: AccessType,
-        location: SourceLocation,
-        values: &mut dyn FnMut() -> (Option<Value>, Value),
+        location: &'static core::panic::Location<'static>,
+        values: &mut dyn FnMut(&mut StateValues),
     ) {
-        self.client
-            .state_change(&self.name, access, None, location, values);
+        self.client.state_change(access, None, location, &mut || {
+            let mut v = StateValues::for_variable(&self.name);
+            values(&mut v);
+            v
+        });
     }
 }
 
@@ -472,6 +421,26 @@ impl<T: fmt::Debug, C, M> fmt::Debug for Tracked<T, C, M> {
     }
 }
 
+/// Records an access of a tracked atomic named `name`.
+fn atomic_access<C: Tracker, V: Serialize>(
+    client: &C,
+    name: &str,
+    access: AccessType,
+    order: Ordering,
+    location: &'static core::panic::Location<'static>,
+    old: Option<V>,
+    new: V,
+) {
+    client.state_change(access, Some(order.into()), location, &mut || {
+        let mut v = StateValues::for_variable(name);
+        if let Some(old) = &old {
+            v.old(old);
+        }
+        v.new(&new);
+        v
+    });
+}
+
 macro_rules! tracked_atomic_int {
     ($(#[$doc:meta])* $name:ident, $atomic:ident, $int:ty) => {
         $(#[$doc])*
@@ -479,14 +448,13 @@ macro_rules! tracked_atomic_int {
             inner: $atomic,
             name: Arc<str>,
             client: C,
-            tags: OrderingTags,
         }
 
         impl<C> $name<C> {
             #[doc = concat!("Wraps a `", stringify!($atomic), "` holding `value`; `name` names the variable in events.")]
             pub fn new(value: $int, client: C, name: impl Into<String>) -> Self {
                 let name: String = name.into();
-                Self { inner: $atomic::new(value), name: Arc::from(name), client, tags: OrderingTags::new() }
+                Self { inner: $atomic::new(value), name: Arc::from(name), client }
             }
 
             /// The variable's name.
@@ -506,16 +474,21 @@ macro_rules! tracked_atomic_int {
         }
 
         impl<C: Tracker> $name<C> {
-            fn record(&self, access: AccessType, order: Ordering, location: SourceLocation, old: Option<$int>, new: $int) {
-                self.client.state_change(&self.name, access, Some((order.into(), &self.tags)), location, &mut || {
-                    (old.map(Value::from), Value::from(new))
-                });
+            fn record(
+                &self,
+                access: AccessType,
+                order: Ordering,
+                location: &'static core::panic::Location<'static>,
+                old: Option<$int>,
+                new: $int,
+            ) {
+                atomic_access(&self.client, &self.name, access, order, location, old, new);
             }
 
             /// Loads the value; records an `AtomicRead`.
             #[track_caller]
             pub fn load(&self, order: Ordering) -> $int {
-                let location = SourceLocation::caller();
+                let location = core::panic::Location::caller();
                 let v = self.inner.load(order);
                 self.record(AccessType::AtomicRead, order, location, None, v);
                 v
@@ -524,7 +497,7 @@ macro_rules! tracked_atomic_int {
             /// Stores `value`; records an `AtomicWrite`.
             #[track_caller]
             pub fn store(&self, value: $int, order: Ordering) {
-                let location = SourceLocation::caller();
+                let location = core::panic::Location::caller();
                 self.inner.store(value, order);
                 self.record(AccessType::AtomicWrite, order, location, None, value);
             }
@@ -532,7 +505,7 @@ macro_rules! tracked_atomic_int {
             /// Stores `value`, returning the previous value; records an `AtomicRMW`.
             #[track_caller]
             pub fn swap(&self, value: $int, order: Ordering) -> $int {
-                let location = SourceLocation::caller();
+                let location = core::panic::Location::caller();
                 let old = self.inner.swap(value, order);
                 self.record(AccessType::AtomicRmw, order, location, Some(old), value);
                 old
@@ -541,7 +514,7 @@ macro_rules! tracked_atomic_int {
             /// Adds `value` (wrapping), returning the previous value; records an `AtomicRMW`.
             #[track_caller]
             pub fn fetch_add(&self, value: $int, order: Ordering) -> $int {
-                let location = SourceLocation::caller();
+                let location = core::panic::Location::caller();
                 let old = self.inner.fetch_add(value, order);
                 self.record(AccessType::AtomicRmw, order, location, Some(old), old.wrapping_add(value));
                 old
@@ -551,7 +524,7 @@ macro_rules! tracked_atomic_int {
             /// `AtomicRMW`.
             #[track_caller]
             pub fn fetch_sub(&self, value: $int, order: Ordering) -> $int {
-                let location = SourceLocation::caller();
+                let location = core::panic::Location::caller();
                 let old = self.inner.fetch_sub(value, order);
                 self.record(AccessType::AtomicRmw, order, location, Some(old), old.wrapping_sub(value));
                 old
@@ -561,7 +534,7 @@ macro_rules! tracked_atomic_int {
             /// records an `AtomicRMW`.
             #[track_caller]
             pub fn fetch_max(&self, value: $int, order: Ordering) -> $int {
-                let location = SourceLocation::caller();
+                let location = core::panic::Location::caller();
                 let old = self.inner.fetch_max(value, order);
                 self.record(AccessType::AtomicRmw, order, location, Some(old), old.max(value));
                 old
@@ -578,7 +551,7 @@ macro_rules! tracked_atomic_int {
                 success: Ordering,
                 failure: Ordering,
             ) -> Result<$int, $int> {
-                let location = SourceLocation::caller();
+                let location = core::panic::Location::caller();
                 let out = self.inner.compare_exchange(current, new, success, failure);
                 match out {
                     Ok(old) => self.record(AccessType::AtomicRmw, success, location, Some(old), new),
@@ -685,7 +658,6 @@ pub struct TrackedAtomicBool<C> {
     inner: AtomicBool,
     name: Arc<str>,
     client: C,
-    tags: OrderingTags,
 }
 
 impl<C> TrackedAtomicBool<C> {
@@ -696,7 +668,6 @@ impl<C> TrackedAtomicBool<C> {
             inner: AtomicBool::new(value),
             name: Arc::from(name),
             client,
-            tags: OrderingTags::new(),
         }
     }
 
@@ -716,23 +687,17 @@ impl<C: Tracker> TrackedAtomicBool<C> {
         &self,
         access: AccessType,
         order: Ordering,
-        location: SourceLocation,
+        location: &'static core::panic::Location<'static>,
         old: Option<bool>,
         new: bool,
     ) {
-        self.client.state_change(
-            &self.name,
-            access,
-            Some((order.into(), &self.tags)),
-            location,
-            &mut || (old.map(Value::Bool), Value::Bool(new)),
-        );
+        atomic_access(&self.client, &self.name, access, order, location, old, new);
     }
 
     /// Loads the value; records an `AtomicRead`.
     #[track_caller]
     pub fn load(&self, order: Ordering) -> bool {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let v = self.inner.load(order);
         self.record(AccessType::AtomicRead, order, location, None, v);
         v
@@ -741,7 +706,7 @@ impl<C: Tracker> TrackedAtomicBool<C> {
     /// Stores `value`; records an `AtomicWrite`.
     #[track_caller]
     pub fn store(&self, value: bool, order: Ordering) {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         self.inner.store(value, order);
         self.record(AccessType::AtomicWrite, order, location, None, value);
     }
@@ -749,7 +714,7 @@ impl<C: Tracker> TrackedAtomicBool<C> {
     /// Stores `value`, returning the previous value; records an `AtomicRMW`.
     #[track_caller]
     pub fn swap(&self, value: bool, order: Ordering) -> bool {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let old = self.inner.swap(value, order);
         self.record(AccessType::AtomicRmw, order, location, Some(old), value);
         old
@@ -758,7 +723,7 @@ impl<C: Tracker> TrackedAtomicBool<C> {
     /// Logical "or" with `value`, returning the previous value; records an `AtomicRMW`.
     #[track_caller]
     pub fn fetch_or(&self, value: bool, order: Ordering) -> bool {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let old = self.inner.fetch_or(value, order);
         self.record(AccessType::AtomicRmw, order, location, Some(old), old | value);
         old
@@ -767,7 +732,7 @@ impl<C: Tracker> TrackedAtomicBool<C> {
     /// Logical "and" with `value`, returning the previous value; records an `AtomicRMW`.
     #[track_caller]
     pub fn fetch_and(&self, value: bool, order: Ordering) -> bool {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let old = self.inner.fetch_and(value, order);
         self.record(AccessType::AtomicRmw, order, location, Some(old), old & value);
         old
@@ -783,7 +748,7 @@ impl<C: Tracker> TrackedAtomicBool<C> {
         success: Ordering,
         failure: Ordering,
     ) -> Result<bool, bool> {
-        let location = SourceLocation::caller();
+        let location = core::panic::Location::caller();
         let out = self.inner.compare_exchange(current, new, success, failure);
         match out {
             Ok(old) => self.record(AccessType::AtomicRmw, success, location, Some(old), new),

@@ -25,4 +25,5 @@ mod headers_proptest;
 mod headers_vectors;
 mod headers_w3c;
 mod races;
+mod record_wire;
 mod secrets_env;

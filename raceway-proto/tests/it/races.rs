@@ -127,14 +127,14 @@ impl App {
     /// `spawn` with the context carried over.
     fn spawn(&mut self, parent: &mut Flow) -> Flow {
         let (child, ev) = self.t.fork(parent, "spawn");
-        self.events.push(ev);
+        self.events.push(ev.to_event());
         child
     }
 
     /// Awaiting the join handle of a finished child.
     fn join(&mut self, parent: &mut Flow, child: &Flow) {
         let ev = self.t.join(parent, &child.end(), "join");
-        self.events.push(ev);
+        self.events.push(ev.to_event());
     }
 
     /// What `Tracer::propagate` does, without the header codec (being written elsewhere):

@@ -1,0 +1,727 @@
+//! The compact record the hot path queues, and its wire JSON.
+//!
+//! A `track_*` call does as little as it can on the caller's thread: it takes the flow's
+//! next position (a counter, an id, a timestamp) and queues a [`Record`] of at most 120
+//! bytes that *refers* to everything the event shares with its flow instead of copying it:
+//!
+//! - the flow's identity (trace, `thread_id`, spans, service) through one `Arc` per flow;
+//! - the vector clock as the flow's shared base plus the flow's own counter: the base is
+//!   rebuilt only when causality moves (fork, join, propagate, merge), so recording costs
+//!   the same with 1 component or 128;
+//! - the lock set through one `Arc` per change of the locks held;
+//! - a state change's variable and values as JSON bytes serialized once, inline when they
+//!   are small (about 27 bytes: `"alice.balance"`, `100`, `90`), on the heap otherwise;
+//! - the call site as the `&'static` [`Location`] of `#[track_caller]`.
+//!
+//! The exporter turns records into the server's JSON ([`Record::write_json`]): what is
+//! constant per flow (its metadata, its clock base) is encoded once and copied from a
+//! cache ([`RecordScratch`]). The bytes are those of [`Event`]'s serde form
+//! ([`Record::to_event`]), except that a struct value's fields keep their declaration
+//! order where a `serde_json::Value` sorts them: the same JSON, as the server parses it.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::panic::Location;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::clock::VectorClock;
+use crate::event::{AccessType, Event, EventKind, MemoryOrdering, Metadata, SourceLocation, Tags};
+use crate::flow::Service;
+use crate::ids::{uuid_ascii, EventId, SpanId, TraceId};
+use crate::time::Timestamp;
+
+/// The tag a state change recorded with a memory ordering carries it in
+/// (`"memory_ordering": "SeqCst"`).
+pub const ORDERING_TAG: &str = "memory_ordering";
+
+/// Bytes of JSON a state change keeps inside its record.
+const INLINE: usize = 27;
+
+/// What a flow's events share: its identity and its service. One per flow (rebuilt when a
+/// flow is recorded by another client's tracer), shared by its records.
+#[derive(Debug)]
+pub struct FlowInfo {
+    pub(crate) service: Arc<Service>,
+    pub(crate) trace_id: TraceId,
+    pub(crate) thread_id: Arc<str>,
+    pub(crate) span_id: SpanId,
+    pub(crate) upstream_span_id: Option<SpanId>,
+}
+
+/// The locks a flow holds, shared by its records until it takes or releases one.
+pub(crate) type LockSet = Arc<Vec<Arc<str>>>;
+
+/// A UUID stored as two words, so that a record is 8-byte aligned (a `u128` is 16).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Id([u64; 2]);
+
+impl Id {
+    pub(crate) fn new(id: EventId) -> Self {
+        let v = id.as_u128();
+        Id([(v >> 64) as u64, v as u64])
+    }
+    pub(crate) fn get(self) -> EventId {
+        EventId::from_u128((u128::from(self.0[0]) << 64) | u128::from(self.0[1]))
+    }
+}
+
+/// One recorded event, as queued for export. See the module docs.
+pub struct Record {
+    pub(crate) id: Id,
+    /// Meaningful when `has_parent` (an `Option<Id>` would take 8 more bytes).
+    pub(crate) parent: Id,
+    pub(crate) has_parent: bool,
+    pub(crate) timestamp: Timestamp,
+    pub(crate) info: Arc<FlowInfo>,
+    /// The flow's clock base; the value at `own_slot` is `own`, not the base's.
+    pub(crate) clock: Arc<VectorClock>,
+    pub(crate) own: u64,
+    pub(crate) own_slot: u8,
+    pub(crate) locks: Option<LockSet>,
+    pub(crate) body: Body,
+}
+
+pub(crate) enum Body {
+    /// A state change whose JSON fits inline.
+    State {
+        location: &'static Location<'static>,
+        access: AccessType,
+        ordering: Option<MemoryOrdering>,
+        /// End of the variable's JSON, end of the old value's (empty: none), end of all.
+        ends: [u8; 3],
+        inline: [u8; INLINE],
+    },
+    /// Anything else.
+    Boxed(Box<Large>),
+}
+
+pub(crate) struct Large {
+    pub(crate) kind: LargeKind,
+    pub(crate) duration_ns: Option<u64>,
+    pub(crate) ordering: Option<MemoryOrdering>,
+}
+
+pub(crate) enum LargeKind {
+    /// A state change with more JSON than fits inline, or a location that is not static.
+    State {
+        location: SourceLocation,
+        access: AccessType,
+        /// As [`Body::State`]'s `ends`.
+        ends: [usize; 2],
+        json: Box<[u8]>,
+    },
+    /// Any other event kind, as the event model has it.
+    Event(EventKind),
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("id", &self.id.get())
+            .field("thread_id", &&*self.info.thread_id)
+            .field("kind", &self.kind_name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The JSON of one state change: the variable's name, the old value (if any) and the new
+/// one, serialized once by [`StateValues::old`] and [`StateValues::new`].
+pub struct StateValues {
+    buf: Spill,
+    var_end: usize,
+    old_end: usize,
+    has_new: bool,
+}
+
+impl fmt::Debug for StateValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateValues")
+            .field("bytes", &self.buf.len())
+            .finish()
+    }
+}
+
+/// Bytes that stay on the stack until they outgrow it.
+struct Spill {
+    inline: [u8; INLINE],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl Spill {
+    fn len(&self) -> usize {
+        if self.heap.is_empty() {
+            self.len
+        } else {
+            self.heap.len()
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.heap.is_empty() && self.len + bytes.len() <= INLINE {
+            self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+            return;
+        }
+        if self.heap.is_empty() {
+            self.heap.reserve(self.len + bytes.len() + 32);
+            self.heap.extend_from_slice(&self.inline[..self.len]);
+        }
+        self.heap.extend_from_slice(bytes);
+    }
+
+    fn truncate(&mut self, n: usize) {
+        if self.heap.is_empty() {
+            self.len = self.len.min(n);
+        } else {
+            self.heap.truncate(n);
+            if self.heap.is_empty() {
+                self.len = 0;
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::io::Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.push(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serializes `v` as JSON onto `buf`; a value serde cannot write as JSON (a map with
+/// non-string keys, say) becomes a string saying so, as [`crate::flow::to_json_value`]
+/// does.
+fn put_json<T: Serialize + ?Sized>(buf: &mut Spill, v: &T) {
+    let mark = buf.len();
+    #[cfg(feature = "std")]
+    let result = serde_json::to_writer(&mut *buf, v);
+    #[cfg(not(feature = "std"))]
+    let result = serde_json::to_vec(v).map(|bytes| buf.push(&bytes));
+    if let Err(e) = result {
+        buf.truncate(mark);
+        let text = alloc::format!("<unserializable: {e}>");
+        #[cfg(feature = "std")]
+        let _ = serde_json::to_writer(&mut *buf, &text);
+        #[cfg(not(feature = "std"))]
+        if let Ok(bytes) = serde_json::to_vec(&text) {
+            buf.push(&bytes);
+        }
+    }
+}
+
+impl StateValues {
+    /// The values of a change of `variable`; give the old value (if any), then the new.
+    pub fn for_variable(variable: &str) -> Self {
+        let mut buf = Spill {
+            inline: [0; INLINE],
+            len: 0,
+            heap: Vec::new(),
+        };
+        put_json(&mut buf, variable);
+        let end = buf.len();
+        Self {
+            buf,
+            var_end: end,
+            old_end: end,
+            has_new: false,
+        }
+    }
+
+    /// The value before the change. Call it before [`StateValues::new`], at most once.
+    pub fn old<T: Serialize + ?Sized>(&mut self, value: &T) {
+        if self.has_new || self.old_end != self.var_end {
+            return;
+        }
+        put_json(&mut self.buf, value);
+        self.old_end = self.buf.len();
+    }
+
+    /// The value after the change (or the value read).
+    pub fn new<T: Serialize + ?Sized>(&mut self, value: &T) {
+        if self.has_new {
+            return;
+        }
+        put_json(&mut self.buf, value);
+        self.has_new = true;
+    }
+
+    fn finish(&mut self) {
+        if !self.has_new {
+            self.buf.push(b"null");
+            self.has_new = true;
+        }
+    }
+}
+
+impl Record {
+    /// The record of a state change, inline when it fits.
+    pub(crate) fn state_body(
+        mut values: StateValues,
+        access: AccessType,
+        location: &'static Location<'static>,
+        ordering: Option<MemoryOrdering>,
+    ) -> Body {
+        values.finish();
+        if values.buf.heap.is_empty() {
+            // Inline: every end is at most INLINE (27), so it fits a byte.
+            Body::State {
+                location,
+                access,
+                ordering,
+                ends: [values.var_end as u8, values.old_end as u8, values.buf.len as u8],
+                inline: values.buf.inline,
+            }
+        } else {
+            Body::Boxed(Box::new(Large {
+                kind: LargeKind::State {
+                    location: SourceLocation::Static {
+                        file: location.file(),
+                        line: location.line(),
+                    },
+                    access,
+                    ends: [values.var_end, values.old_end],
+                    json: values.buf.heap.into_boxed_slice(),
+                },
+                duration_ns: None,
+                ordering,
+            }))
+        }
+    }
+
+    /// The event's id.
+    pub fn id(&self) -> EventId {
+        self.id.get()
+    }
+
+    /// The event before it in its flow (or what caused the flow), if any.
+    pub fn parent(&self) -> Option<EventId> {
+        self.has_parent.then(|| self.parent.get())
+    }
+
+    /// The wire name of the event's kind (`StateChange`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        match &self.body {
+            Body::State { .. } => "StateChange",
+            Body::Boxed(large) => match &large.kind {
+                LargeKind::State { .. } => "StateChange",
+                LargeKind::Event(kind) => kind.name(),
+            },
+        }
+    }
+
+    fn ordering(&self) -> Option<MemoryOrdering> {
+        match &self.body {
+            Body::State { ordering, .. } => *ordering,
+            Body::Boxed(large) => large.ordering,
+        }
+    }
+
+    fn duration_ns(&self) -> Option<u64> {
+        match &self.body {
+            Body::State { .. } => None,
+            Body::Boxed(large) => large.duration_ns,
+        }
+    }
+
+    /// The flow's clock after this event, whole.
+    pub fn clock(&self) -> VectorClock {
+        let mut c = VectorClock::clone(&self.clock);
+        c.set_at(usize::from(self.own_slot), self.own);
+        c
+    }
+
+    /// The event's kind, rebuilt as the event model has it (values parsed back from JSON).
+    pub fn kind(&self) -> EventKind {
+        fn state(json: &[u8], ends: [usize; 3], access: AccessType, location: SourceLocation) -> EventKind {
+            let variable = serde_json::from_slice::<String>(&json[..ends[0]]).unwrap_or_default();
+            let old_value = (ends[1] > ends[0])
+                .then(|| serde_json::from_slice(&json[ends[0]..ends[1]]).unwrap_or(Value::Null));
+            let new_value = serde_json::from_slice(&json[ends[1]..ends[2]]).unwrap_or(Value::Null);
+            EventKind::StateChange {
+                variable,
+                old_value,
+                new_value,
+                location,
+                access_type: access,
+            }
+        }
+        match &self.body {
+            Body::State {
+                location,
+                access,
+                ends,
+                inline,
+                ..
+            } => state(
+                inline,
+                [usize::from(ends[0]), usize::from(ends[1]), usize::from(ends[2])],
+                *access,
+                SourceLocation::Static {
+                    file: location.file(),
+                    line: location.line(),
+                },
+            ),
+            Body::Boxed(large) => match &large.kind {
+                LargeKind::State {
+                    location,
+                    access,
+                    ends,
+                    json,
+                } => state(json, [ends[0], ends[1], json.len()], *access, location.clone()),
+                LargeKind::Event(kind) => kind.clone(),
+            },
+        }
+    }
+
+    /// The tags of the event: the service's, plus [`ORDERING_TAG`] for an access recorded
+    /// with a memory ordering.
+    fn tags(&self) -> Arc<Tags> {
+        let base = &self.info.service.tags;
+        match self.ordering() {
+            None => base.clone(),
+            Some(o) => {
+                let mut tags = Tags::clone(base);
+                tags.insert(ORDERING_TAG.into(), String::from(o.as_str()));
+                Arc::new(tags)
+            }
+        }
+    }
+
+    /// The whole event, as the event model (and the local analyser) has it.
+    pub fn to_event(&self) -> Event {
+        let info = &self.info;
+        let service = &info.service;
+        Event {
+            id: self.id.get(),
+            trace_id: info.trace_id,
+            parent_id: self.parent(),
+            timestamp: self.timestamp,
+            kind: self.kind(),
+            metadata: Metadata {
+                thread_id: info.thread_id.clone(),
+                process_id: service.process_id,
+                service_name: service.name.clone(),
+                environment: service.environment.clone(),
+                tags: self.tags(),
+                duration_ns: Some(self.duration_ns()),
+                instance_id: Some(service.instance.clone()),
+                distributed_span_id: Some(info.span_id),
+                upstream_span_id: info.upstream_span_id,
+            },
+            causality_vector: self.clock(),
+            lock_set: self
+                .locks
+                .as_deref()
+                .map(|l| l.iter().map(|s| String::from(&**s)).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// This record with its kind replaced (the encoder's cut-down form).
+    pub(crate) fn with_kind(&self, kind: EventKind) -> Record {
+        Record {
+            id: self.id,
+            parent: self.parent,
+            has_parent: self.has_parent,
+            timestamp: self.timestamp,
+            info: self.info.clone(),
+            clock: self.clock.clone(),
+            own: self.own,
+            own_slot: self.own_slot,
+            locks: self.locks.clone(),
+            body: Body::Boxed(Box::new(Large {
+                kind: LargeKind::Event(kind),
+                duration_ns: self.duration_ns(),
+                ordering: self.ordering(),
+            })),
+        }
+    }
+
+    /// Appends the event's wire JSON (one element of a body's `events`) to `out`, copying
+    /// what its flow shares with other events from `scratch`.
+    pub fn write_json(
+        &self,
+        out: &mut Vec<u8>,
+        scratch: &mut RecordScratch,
+    ) -> Result<(), serde_json::Error> {
+        out.extend_from_slice(b"{\"id\":\"");
+        out.extend_from_slice(&uuid_ascii(self.id.get().as_u128()));
+        out.extend_from_slice(b"\",\"trace_id\":\"");
+        out.extend_from_slice(&uuid_ascii(self.info.trace_id.as_u128()));
+        match self.parent() {
+            Some(p) => {
+                out.extend_from_slice(b"\",\"parent_id\":\"");
+                out.extend_from_slice(&uuid_ascii(p.as_u128()));
+                out.extend_from_slice(b"\",\"timestamp\":\"");
+            }
+            None => out.extend_from_slice(b"\",\"parent_id\":null,\"timestamp\":\""),
+        }
+        out.extend_from_slice(&self.timestamp.rfc3339_ascii());
+        out.extend_from_slice(b"\",\"kind\":");
+        self.write_kind(out)?;
+        let meta = scratch.metadata(&self.info, self.ordering())?;
+        out.extend_from_slice(&meta.bytes[..meta.split]);
+        match self.duration_ns() {
+            Some(d) => push_u64(out, d),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(&meta.bytes[meta.split..]);
+        let clock = scratch.clock(&self.clock, self.own_slot)?;
+        out.extend_from_slice(&clock.bytes[..clock.split]);
+        if clock.split < clock.bytes.len() {
+            push_u64(out, self.own);
+            out.extend_from_slice(&clock.bytes[clock.split..]);
+        }
+        out.extend_from_slice(b",\"lock_set\":");
+        match self.locks.as_deref() {
+            Some(locks) if !locks.is_empty() => crate::encode::write_json(out, &**locks)?,
+            _ => out.extend_from_slice(b"[]"),
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn write_kind(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        fn state(
+            out: &mut Vec<u8>,
+            json: &[u8],
+            ends: [usize; 3],
+            access: AccessType,
+            file: &str,
+            line: Option<u32>,
+            text: Option<&str>,
+        ) -> Result<(), serde_json::Error> {
+            out.extend_from_slice(b"{\"StateChange\":{\"variable\":");
+            out.extend_from_slice(&json[..ends[0]]);
+            out.extend_from_slice(b",\"old_value\":");
+            if ends[1] > ends[0] {
+                out.extend_from_slice(&json[ends[0]..ends[1]]);
+            } else {
+                out.extend_from_slice(b"null");
+            }
+            out.extend_from_slice(b",\"new_value\":");
+            out.extend_from_slice(&json[ends[1]..ends[2]]);
+            out.extend_from_slice(b",\"location\":");
+            match (text, line) {
+                (Some(t), _) => crate::encode::write_json(out, t)?,
+                (None, line) => {
+                    // `"file:line"`: the file escaped by serde_json, its closing quote
+                    // replaced by the line.
+                    crate::encode::write_json(out, file)?;
+                    out.pop();
+                    out.push(b':');
+                    push_u64(out, u64::from(line.unwrap_or(0)));
+                    out.push(b'"');
+                }
+            }
+            out.extend_from_slice(b",\"access_type\":\"");
+            out.extend_from_slice(access.as_str().as_bytes());
+            out.extend_from_slice(b"\"}}");
+            Ok(())
+        }
+        match &self.body {
+            Body::State {
+                location,
+                access,
+                ends,
+                inline,
+                ..
+            } => state(
+                out,
+                inline,
+                [usize::from(ends[0]), usize::from(ends[1]), usize::from(ends[2])],
+                *access,
+                location.file(),
+                Some(location.line()),
+                None,
+            ),
+            Body::Boxed(large) => match &large.kind {
+                LargeKind::State {
+                    location,
+                    access,
+                    ends,
+                    json,
+                } => match location {
+                    SourceLocation::Static { file, line } => state(
+                        out,
+                        json,
+                        [ends[0], ends[1], json.len()],
+                        *access,
+                        file,
+                        Some(*line),
+                        None,
+                    ),
+                    SourceLocation::Text(t) => state(
+                        out,
+                        json,
+                        [ends[0], ends[1], json.len()],
+                        *access,
+                        "",
+                        None,
+                        Some(t),
+                    ),
+                },
+                LargeKind::Event(kind) => crate::encode::write_json(out, kind),
+            },
+        }
+    }
+}
+
+/// Appends `v` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Bytes split where a per-event value goes.
+#[derive(Debug)]
+struct Split {
+    bytes: Vec<u8>,
+    split: usize,
+}
+
+/// Entries each cache of [`RecordScratch`] keeps (flows recording at once, about).
+const CACHED: usize = 64;
+
+/// The encoder's cache of what flows share: each flow's `metadata` object (split where
+/// `duration_ns` goes) and each clock base's `causality_vector` (split where the flow's own
+/// counter goes), keyed by the `Arc` the records share. Holding the `Arc` keeps the key
+/// from being reused while it is cached.
+#[derive(Debug, Default)]
+pub struct RecordScratch {
+    infos: Vec<(Arc<FlowInfo>, Option<MemoryOrdering>, Split)>,
+    clocks: Vec<(Arc<VectorClock>, u8, Split)>,
+    next_info: usize,
+    next_clock: usize,
+}
+
+fn cached<'a, K, F>(
+    entries: &'a mut Vec<(Arc<K>, F, Split)>,
+    next: &mut usize,
+    key: &Arc<K>,
+    extra: F,
+    build: impl FnOnce() -> Result<Split, serde_json::Error>,
+) -> Result<&'a Split, serde_json::Error>
+where
+    F: PartialEq + Copy,
+{
+    if let Some(i) = entries
+        .iter()
+        .position(|(k, e, _)| Arc::ptr_eq(k, key) && *e == extra)
+    {
+        return Ok(&entries[i].2);
+    }
+    let split = build()?;
+    let i = if entries.len() < CACHED {
+        entries.push((key.clone(), extra, split));
+        entries.len() - 1
+    } else {
+        let i = *next % CACHED;
+        *next = next.wrapping_add(1);
+        entries[i] = (key.clone(), extra, split);
+        i
+    };
+    Ok(&entries[i].2)
+}
+
+impl RecordScratch {
+    fn metadata(
+        &mut self,
+        info: &Arc<FlowInfo>,
+        ordering: Option<MemoryOrdering>,
+    ) -> Result<&Split, serde_json::Error> {
+        cached(&mut self.infos, &mut self.next_info, info, ordering, || {
+            let s = &info.service;
+            let mut bytes = Vec::with_capacity(256);
+            bytes.extend_from_slice(b",\"metadata\":{\"thread_id\":");
+            crate::encode::write_json(&mut bytes, &*info.thread_id)?;
+            bytes.extend_from_slice(b",\"process_id\":");
+            push_u64(&mut bytes, u64::from(s.process_id));
+            bytes.extend_from_slice(b",\"service_name\":");
+            crate::encode::write_json(&mut bytes, &*s.name)?;
+            bytes.extend_from_slice(b",\"environment\":");
+            crate::encode::write_json(&mut bytes, &*s.environment)?;
+            bytes.extend_from_slice(b",\"tags\":");
+            match ordering {
+                None => crate::encode::write_json(&mut bytes, &*s.tags)?,
+                Some(o) => {
+                    let mut tags = Tags::clone(&s.tags);
+                    tags.insert(ORDERING_TAG.into(), String::from(o.as_str()));
+                    crate::encode::write_json(&mut bytes, &tags)?;
+                }
+            }
+            bytes.extend_from_slice(b",\"duration_ns\":");
+            let split = bytes.len();
+            bytes.extend_from_slice(b",\"instance_id\":");
+            crate::encode::write_json(&mut bytes, &*s.instance)?;
+            bytes.extend_from_slice(b",\"distributed_span_id\":");
+            crate::encode::write_json(&mut bytes, &info.span_id)?;
+            if let Some(up) = info.upstream_span_id {
+                bytes.extend_from_slice(b",\"upstream_span_id\":");
+                crate::encode::write_json(&mut bytes, &up)?;
+            }
+            bytes.push(b'}');
+            Ok(Split { bytes, split })
+        })
+    }
+
+    fn clock(&mut self, base: &Arc<VectorClock>, own_slot: u8) -> Result<&Split, serde_json::Error> {
+        cached(&mut self.clocks, &mut self.next_clock, base, own_slot, || {
+            let mut bytes = Vec::with_capacity(16 + 40 * base.len());
+            bytes.extend_from_slice(b",\"causality_vector\":[");
+            let mut split = None;
+            for (i, (k, v)) in base.entries().iter().enumerate() {
+                if i > 0 {
+                    bytes.push(b',');
+                }
+                bytes.push(b'[');
+                crate::encode::write_json(&mut bytes, &**k)?;
+                bytes.push(b',');
+                if i == usize::from(own_slot) {
+                    split = Some(bytes.len());
+                } else {
+                    push_u64(&mut bytes, *v);
+                }
+                bytes.push(b']');
+            }
+            bytes.push(b']');
+            // Every record's base holds its own slot (the tracer makes them so); were one
+            // not to, the clock is written as the base has it.
+            let split = split.unwrap_or(bytes.len());
+            Ok(Split { bytes, split })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_at_most_120_bytes() {
+        assert!(
+            core::mem::size_of::<Record>() <= 120,
+            "{}",
+            core::mem::size_of::<Record>()
+        );
+    }
+}
