@@ -414,9 +414,9 @@ impl<S: ContextStore> ClientCore<S> {
                 });
             let mut values = StateValues::for_variable(variable);
             if let Some(old) = &old_value {
-                values.old(old);
+                values.old_value(old);
             }
-            values.new(&new_value);
+            values.new_value(&new_value);
             (values, access)
         });
     }

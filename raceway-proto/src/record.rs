@@ -130,7 +130,7 @@ impl fmt::Debug for Record {
 }
 
 /// The JSON of one state change: the variable's name, the old value (if any) and the new
-/// one, serialized once by [`StateValues::old`] and [`StateValues::new`].
+/// one, serialized once by [`StateValues::old`] and [`StateValues::new_value`].
 pub struct StateValues {
     buf: Spill,
     var_end: usize,
@@ -237,8 +237,8 @@ impl StateValues {
         }
     }
 
-    /// The value before the change. Call it before [`StateValues::new`], at most once.
-    pub fn old<T: Serialize + ?Sized>(&mut self, value: &T) {
+    /// The value before the change. Call it before [`StateValues::new_value`], at most once.
+    pub fn old_value<T: Serialize + ?Sized>(&mut self, value: &T) {
         if self.has_new || self.old_end != self.var_end {
             return;
         }
@@ -247,7 +247,7 @@ impl StateValues {
     }
 
     /// The value after the change (or the value read).
-    pub fn new<T: Serialize + ?Sized>(&mut self, value: &T) {
+    pub fn new_value<T: Serialize + ?Sized>(&mut self, value: &T) {
         if self.has_new {
             return;
         }

@@ -189,9 +189,9 @@ where
 /// How a [`Tracked`] value appears in its events: [`Values`] or [`NameOnly`].
 pub trait ValueMode<T: ?Sized> {
     /// Writes `value` as the event's old value.
-    fn old(value: &T, out: &mut StateValues);
+    fn old_value(value: &T, out: &mut StateValues);
     /// Writes `value` as the event's new value.
-    fn new(value: &T, out: &mut StateValues);
+    fn new_value(value: &T, out: &mut StateValues);
 }
 
 /// Value mode recording old and new values (`T: Serialize`); the default.
@@ -204,20 +204,20 @@ pub struct Values;
 pub struct NameOnly;
 
 impl<T: Serialize + ?Sized> ValueMode<T> for Values {
-    fn old(value: &T, out: &mut StateValues) {
-        out.old(value);
+    fn old_value(value: &T, out: &mut StateValues) {
+        out.old_value(value);
     }
-    fn new(value: &T, out: &mut StateValues) {
-        out.new(value);
+    fn new_value(value: &T, out: &mut StateValues) {
+        out.new_value(value);
     }
 }
 
 impl<T: ?Sized> ValueMode<T> for NameOnly {
-    fn old(_: &T, out: &mut StateValues) {
-        out.old(&());
+    fn old_value(_: &T, out: &mut StateValues) {
+        out.old_value(&());
     }
-    fn new(_: &T, out: &mut StateValues) {
-        out.new(&());
+    fn new_value(_: &T, out: &mut StateValues) {
+        out.new_value(&());
     }
 }
 
@@ -334,7 +334,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     {
         let location = core::panic::Location::caller();
         let guard = lock(&self.value);
-        self.record(AccessType::Read, location, &mut |v| M::new(&guard, v));
+        self.record(AccessType::Read, location, &mut |v| M::new_value(&guard, v));
         guard.clone()
     }
 
@@ -344,7 +344,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let location = core::panic::Location::caller();
         let guard = lock(&self.value);
-        self.record(AccessType::Read, location, &mut |v| M::new(&guard, v));
+        self.record(AccessType::Read, location, &mut |v| M::new_value(&guard, v));
         f(&guard)
     }
 
@@ -371,7 +371,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
         let location = core::panic::Location::caller();
         let mut guard = lock(&self.value);
         let mut before = StateValues::for_variable(&self.name);
-        M::old(&guard, &mut before);
+        M::old_value(&guard, &mut before);
         let out = f(&mut guard);
         let mut before = Some(before);
         self.client
@@ -379,7 +379,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
                 let mut v = before
                     .take()
                     .unwrap_or_else(|| StateValues::for_variable(&self.name));
-                M::new(&guard, &mut v);
+                M::new_value(&guard, &mut v);
                 v
             });
         out
@@ -388,8 +388,8 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     fn swap(&self, value: T, location: &'static core::panic::Location<'static>) -> T {
         let mut guard = lock(&self.value);
         self.record(AccessType::Write, location, &mut |v| {
-            M::old(&guard, v);
-            M::new(&value, v);
+            M::old_value(&guard, v);
+            M::new_value(&value, v);
         });
         core::mem::replace(&mut *guard, value)
     }
@@ -434,9 +434,9 @@ fn atomic_access<C: Tracker, V: Serialize>(
     client.state_change(access, Some(order.into()), location, &mut || {
         let mut v = StateValues::for_variable(name);
         if let Some(old) = &old {
-            v.old(old);
+            v.old_value(old);
         }
-        v.new(&new);
+        v.new_value(&new);
         v
     });
 }

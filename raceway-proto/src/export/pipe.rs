@@ -8,7 +8,7 @@
 //! the shape of OpenTelemetry's and Sentry's bounded `try_send`; `benches/queue.rs`
 //! compares it with a mutex around a `VecDeque` and std's preallocated `sync_channel`.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Mutex, PoisonError};
 use std::vec::Vec;

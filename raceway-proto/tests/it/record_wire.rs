@@ -49,9 +49,9 @@ fn state_with(
 ) -> Record {
     let mut v = StateValues::for_variable(var);
     if let Some(old) = old {
-        v.old(old);
+        v.old_value(old);
     }
-    v.new(new);
+    v.new_value(new);
     t.stamp_state(
         flow,
         v,
@@ -189,7 +189,7 @@ fn state_changes_inline_heap_escaped_and_with_orderings() {
     }
     // A value serde cannot write as JSON: a string saying so, as before.
     let mut v = StateValues::for_variable("map");
-    v.new(&HashMap::from([((1, 2), 3)]));
+    v.new_value(&HashMap::from([((1, 2), 3)]));
     let r = t.stamp_state(&mut f, v, AccessType::Read, core::panic::Location::caller(), None);
     assert_same(&r, &mut scratch);
     match r.kind() {
