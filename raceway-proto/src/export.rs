@@ -48,7 +48,8 @@ pub struct ExportConfig {
     /// Batches the exporter holds (sending, waiting to retry or ready) before it stops
     /// taking events from the queue, which then fills and drops (default 4).
     pub max_pending_batches: usize,
-    /// Capacity of the [`RecordQueue`] built by [`RecordQueue::from_config`] (default 8192).
+    /// Most events queued for the exporter (default 65,536: about 8 MiB with small values,
+    /// taken as the queue fills). Also the capacity of [`RecordQueue::from_config`].
     pub queue_capacity: usize,
     /// First retry delay (default 100 ms); doubled on each failure of the same batch.
     pub initial_backoff: Duration,
@@ -75,7 +76,7 @@ impl Default for ExportConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             flush_interval: Duration::from_secs(1),
             max_pending_batches: 4,
-            queue_capacity: 8192,
+            queue_capacity: 65_536,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(60),

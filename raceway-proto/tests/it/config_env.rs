@@ -37,7 +37,7 @@ fn environment_variables() {
     let c = Config::from_env().unwrap();
     assert_eq!(c.endpoint, None);
     assert!(c.enabled);
-    assert_eq!(c.export.queue_capacity, 8192);
+    assert_eq!(c.export.queue_capacity, 65_536);
     assert_eq!(c.export.flush_interval, Duration::from_secs(1));
     assert_eq!(c.export.server_capacity, Some(ServerCapacity::RACEWAY_DEFAULT));
 
