@@ -408,6 +408,7 @@ fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, sender: Box<dyn S
     let worker = SendWorker::start(sender);
     let clock = SystemClock::new();
     let now = || clock.instant();
+    let idle = sink.clone();
     let mut driver = ExportDriver::new(sink, config, now());
     let mut flushes: Vec<(FlushTicket, ExportReply)> = Vec::new();
 
@@ -456,8 +457,12 @@ fn run(shared: &Shared, sink: Arc<Sink>, config: ExportConfig, sender: Box<dyn S
                         (u, d) => u.or(d),
                     };
                     let nap = wake_at.map_or(IDLE_NAP, |u| u.saturating_duration_since(t));
-                    // A spurious wake-up only costs one more turn of the loop.
+                    // A spurious wake-up only costs one more turn of the loop. A batch
+                    // that filled between the step and this point wakes nobody: it leaves
+                    // at `wake_at` (the flush interval at the latest), like a partial one.
+                    idle.set_exporter_idle(true);
                     let _ = shared.wake.wait_timeout(st, nap);
+                    idle.set_exporter_idle(false);
                 }
             }
             Step::Finished => break,

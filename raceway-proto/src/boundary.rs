@@ -33,6 +33,7 @@ pub trait ContextStore {
 /// [`ContextStore::with_flow`] over a slot that may hold a flow (a `RefCell`, usually in a
 /// thread-local): runs `f` on the flow and returns true, or returns false when the slot is
 /// empty or already borrowed (a `track_*` call made from inside `f`).
+#[inline]
 pub fn with_flow_in(slot: &RefCell<Option<Flow>>, f: &mut dyn FnMut(&mut Flow)) -> bool {
     match slot.try_borrow_mut() {
         Ok(mut slot) => match slot.as_mut() {

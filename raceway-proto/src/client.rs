@@ -97,7 +97,8 @@ impl core::error::Error for PropagationError {}
 pub struct CoreStats {
     /// Events recorded (built and handed to the sink).
     pub recorded: u64,
-    /// `track_*` calls made outside any flow (nothing recorded).
+    /// `track_*` calls made outside any flow (nothing recorded). Exact for calls from one
+    /// thread; calls from several threads at once may be undercounted.
     pub no_context: u64,
     /// Access types given as strings that name none (recorded as `Write`).
     pub invalid_access_types: u64,
@@ -142,6 +143,12 @@ pub struct Sink {
     queue: Option<Pipe<Record>>,
     analyzer: Option<SharedAnalyzer>,
     wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// True while the exporter sleeps: only then does a full batch wake it (a wake is a
+    /// system call, and a busy exporter takes the batch on its next turn anyway).
+    exporter_idle: AtomicBool,
+    /// A full batch woke the exporter and it has not drained since: waking it again would
+    /// only cost another system call (and, in a VM, waking an idle CPU).
+    batch_wake_sent: AtomicBool,
     urgent: AtomicBool,
     export_stats: Mutex<ExportStats>,
     recorded: AtomicU64,
@@ -176,6 +183,8 @@ impl Sink {
                 _ => analysing.then(SharedAnalyzer::new),
             },
             wake: OnceLock::new(),
+            exporter_idle: AtomicBool::new(true),
+            batch_wake_sent: AtomicBool::new(false),
             urgent: AtomicBool::new(false),
             export_stats: Mutex::new(ExportStats::default()),
             recorded: AtomicU64::new(0),
@@ -215,7 +224,13 @@ impl Sink {
                 self.recorded.fetch_add(1, Ordering::Relaxed);
             }
             Some(q) => match q.push(record) {
-                PushOutcome::Accepted { wake: true } => self.wake(),
+                PushOutcome::Accepted { wake: true } => {
+                    if self.exporter_idle.load(Ordering::Acquire)
+                        && !self.batch_wake_sent.swap(true, Ordering::AcqRel)
+                    {
+                        self.wake();
+                    }
+                }
                 PushOutcome::Accepted { wake: false } => {}
                 PushOutcome::Dropped => {
                     if !self.warned_drop.swap(true, Ordering::Relaxed) {
@@ -237,6 +252,12 @@ impl Sink {
         }
     }
 
+    /// For the exporter: it is about to sleep (`true`) or awake (`false`). While it is
+    /// awake, full batches do not wake it: it looks at the queue before it sleeps again.
+    pub fn set_exporter_idle(&self, idle: bool) {
+        self.exporter_idle.store(idle, Ordering::Release);
+    }
+
     /// For the exporter: true (once) after [`Sink::send_soon`].
     pub fn take_urgent(&self) -> bool {
         self.urgent.swap(false, Ordering::AcqRel)
@@ -245,6 +266,7 @@ impl Sink {
     /// For the exporter: moves up to `max` queued events into `out`.
     pub fn drain(&self, max: usize, out: &mut Vec<Record>) {
         if let Some(q) = &self.queue {
+            self.batch_wake_sent.store(false, Ordering::Release);
             q.drain(max, out);
         }
     }
@@ -423,6 +445,7 @@ impl<S: ContextStore> ClientCore<S> {
 
     /// Records the state change `make` serializes in the current flow, serializing it only
     /// when the flow is recorded (sampled).
+    #[inline]
     pub(crate) fn record_state(
         &self,
         location: &'static core::panic::Location<'static>,
@@ -442,6 +465,7 @@ impl<S: ContextStore> ClientCore<S> {
         self.hand_over(record, found)
     }
 
+    #[inline]
     fn hand_over(&self, record: Option<Record>, found: bool) -> bool {
         match record {
             Some(r) => {
@@ -450,7 +474,11 @@ impl<S: ContextStore> ClientCore<S> {
             }
             None => {
                 if !found {
-                    self.sink.no_context.fetch_add(1, Ordering::Relaxed);
+                    // A load and a store, not an atomic add: this runs on every call made
+                    // outside a flow, and an add costs more than the rest of that path. Calls
+                    // from several threads at once may undercount (a diagnostic counter).
+                    let n = self.sink.no_context.load(Ordering::Relaxed);
+                    self.sink.no_context.store(n.wrapping_add(1), Ordering::Relaxed);
                 }
                 false
             }
@@ -809,6 +837,7 @@ pub trait AdapterApi<S> {
 }
 
 impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
+    #[inline]
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
         if self.store.with_flow(f) {
             return true;

@@ -144,6 +144,12 @@ impl FromStr for AccessType {
     type Err = UnknownAccessType;
     /// The wire names, case-insensitively, plus `RMW` spellings (`AtomicRmw`, `atomic_rmw`).
     fn from_str(s: &str) -> Result<Self, UnknownAccessType> {
+        // The wire spellings first: what nearly every call passes.
+        match s {
+            "Write" => return Ok(AccessType::Write),
+            "Read" => return Ok(AccessType::Read),
+            _ => {}
+        }
         let mut buf = [0u8; 16];
         let b = s.as_bytes();
         if b.len() > buf.len() {

@@ -21,6 +21,7 @@ thread_local! {
 pub struct ThreadLocalStore;
 
 impl ContextStore for ThreadLocalStore {
+    #[inline]
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
         CURRENT.try_with(|slot| with_flow_in(slot, f)).unwrap_or(false)
     }

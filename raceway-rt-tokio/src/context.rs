@@ -39,6 +39,7 @@ pub struct RacewayContext;
 pub struct TaskLocalStore;
 
 impl ContextStore for TaskLocalStore {
+    #[inline]
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
         RACEWAY_CONTEXT
             .try_with(|cell| match cell.try_borrow_mut() {

@@ -310,10 +310,13 @@ fn bench(c: &mut Criterion) {
         let _cx = opentelemetry::Context::current_with_span(parent).attach();
         body();
     };
-    let contenders: [(&str, InFlow<'_>, Record<'_>, Flush<'_>); 5] = [
+    // raceway 0.1 is left out here: it keeps every event in memory until its once-a-second
+    // POST, and with several threads criterion's iteration counts outgrow the machine (the
+    // process was OOM-killed at 24 GiB). Its single-thread and clock figures are above.
+    let _ = (&p_flow, &no_flush);
+    let contenders: [(&str, InFlow<'_>, Record<'_>, Flush<'_>); 4] = [
         ("raceway-rt-tokio", &t_flow, &t_rec, &t_flush),
         ("raceway-blocking", &b_flow, &b_rec, &b_flush),
-        ("raceway-0.1", &p_flow, &p_rec, &no_flush),
         ("tracing", &tr_flow, &tr_rec, &tr_flush),
         ("otel", &o_flow, &o_rec, &o_flush),
     ];

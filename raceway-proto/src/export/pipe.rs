@@ -1,9 +1,10 @@
 //! The queue between recording threads and the exporter: bounded, grown on demand, kept.
 //!
 //! A `Mutex` around a `VecDeque` of compact records: a push is one uncontended lock, a
-//! move of 120 bytes and an unlock; the exporter takes whole batches under one lock. The
-//! buffer grows as the queue fills (to `capacity` records at most) and keeps its memory
-//! once grown, so a steady stream allocates nothing. `benches/queue.rs` compares it with
+//! move of 120 bytes and an unlock; the exporter takes everything queued by swapping
+//! buffers, so the lock is never held for a copy. The buffers grow as the queue fills (to
+//! `capacity` records at most) and keep their memory once grown, so a steady stream
+//! allocates nothing. `benches/queue.rs` compares it with
 //! std's lock-free channels: the linked-block `mpsc::channel` (bounded by an atomic
 //! length) paid a fresh block, and so fresh pages, every 31 records, about twice the
 //! mutex's cost on one thread; the preallocated `sync_channel` ring was a little cheaper
@@ -60,11 +61,22 @@ impl<T: Send> Pipe<T> {
     }
 
     /// Moves up to `max` of the oldest items to the end of `out`; returns how many.
+    ///
+    /// Taking everything into an empty `out` swaps buffers under the lock instead of moving
+    /// the items (the queue goes on in `out`'s old buffer), so recording threads never wait
+    /// for a batch to be copied out.
     pub fn drain(&self, max: usize, out: &mut Vec<T>) -> usize {
         let mut q = self.lock();
         let n = max.min(q.len());
-        out.extend(q.drain(..n));
-        drop(q);
+        if n == q.len() && out.is_empty() {
+            let spare = VecDeque::from(core::mem::take(out));
+            let taken = core::mem::replace(&mut *q, spare);
+            drop(q);
+            *out = Vec::from(taken);
+        } else {
+            out.extend(q.drain(..n));
+            drop(q);
+        }
         self.taken.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
