@@ -1,4 +1,6 @@
-//! Batch encoding throughput: 1000 realistic `StateChange` events per iteration.
+//! Batch encoding throughput: 1000 realistic `StateChange` events per iteration, from the
+//! event model (`Event`, serde) and from the compact records the clients queue (`Record`,
+//! written straight to JSON with per-flow parts cached), the same events.
 //!
 //! `cargo bench -p raceway-proto --bench encode`
 #![allow(missing_docs)] // `criterion_group!` defines an undocumented `pub fn`
@@ -10,7 +12,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use raceway_proto::encode::BatchEncoder;
 use raceway_proto::event::AccessType;
 use raceway_proto::ids::SeededIds;
-use raceway_proto::{Event, EventKind, Service, SourceLocation, Timestamp, Tracer, WallClock};
+use raceway_proto::record::{Record, StateValues};
+use raceway_proto::{Event, Service, Timestamp, Tracer, WallClock};
 use serde_json::json;
 
 struct StepClock(std::sync::atomic::AtomicU64);
@@ -23,7 +26,7 @@ impl WallClock for StepClock {
 
 /// Events as a service records them: a few flows, read-modify-writes of account balances
 /// with numeric and small object values, under a lock now and then.
-fn events(n: usize) -> Vec<Event> {
+fn records(n: usize) -> Vec<Record> {
     let tracer = Tracer::new(
         Service::new("banking", "i-1", "production", "banking::accounts", 4242),
         Arc::new(SeededIds::new(1)),
@@ -44,28 +47,25 @@ fn events(n: usize) -> Vec<Event> {
             } else {
                 (json!(1000 - i as i64), json!(900 - i as i64))
             };
-            let kind = EventKind::state_change(
-                &format!("account-{}.balance", i % 16),
-                Some(old),
-                new,
-                if i % 2 == 0 {
-                    AccessType::Read
-                } else {
-                    AccessType::Write
-                },
-                SourceLocation::Static {
-                    file: "src/accounts.rs",
-                    line: 42 + (i % 7) as u32,
-                },
-            );
-            tracer.record(flow, kind, Some(1500 + i as u64))
+            // As `track_state_change` records it: values serialized once, the call site.
+            let mut values = StateValues::for_variable(&format!("account-{}.balance", i % 16));
+            values.old_value(&old);
+            values.new_value(&new);
+            let access = if i % 2 == 0 {
+                AccessType::Read
+            } else {
+                AccessType::Write
+            };
+            tracer.stamp_state(flow, values, access, std::panic::Location::caller(), None)
         })
         .collect()
 }
 
 fn encode(c: &mut Criterion) {
-    let evs = events(1000);
+    let recs = records(1000);
+    let evs: Vec<Event> = recs.iter().map(Record::to_event).collect();
     let mut encoder = BatchEncoder::default();
+    let mut rec_encoder: BatchEncoder<Record> = BatchEncoder::default();
     let mut body = Vec::with_capacity(1 << 20);
     let bytes = encoder.encode(&evs, &mut body).bytes;
 
@@ -75,6 +75,12 @@ fn encode(c: &mut Criterion) {
         b.iter(|| {
             body.clear();
             black_box(encoder.encode(black_box(&evs), &mut body));
+        })
+    });
+    g.bench_function(BenchmarkId::new("record_state_change", "elements"), |b| {
+        b.iter(|| {
+            body.clear();
+            black_box(rec_encoder.encode(black_box(&recs), &mut body));
         })
     });
     g.throughput(Throughput::Bytes(bytes as u64));

@@ -90,13 +90,14 @@ fn parse_uuid(s: &str) -> Result<u128, IdError> {
 /// what the wire encoder copies without going through `fmt`).
 pub(crate) fn uuid_ascii(v: u128) -> [u8; 36] {
     let mut out = [b'-'; 36];
-    let mut digit = 0u32;
-    for (i, slot) in out.iter_mut().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            continue;
+    let mut o = 0;
+    for (i, b) in v.to_be_bytes().into_iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            o += 1;
         }
-        *slot = HEX[((v >> (124 - 4 * digit)) & 0xf) as usize];
-        digit += 1;
+        out[o] = HEX[usize::from(b >> 4)];
+        out[o + 1] = HEX[usize::from(b & 0xf)];
+        o += 2;
     }
     out
 }

@@ -466,7 +466,7 @@ impl Record {
             }
             None => out.extend_from_slice(b"\",\"parent_id\":null,\"timestamp\":\""),
         }
-        out.extend_from_slice(&self.timestamp.rfc3339_ascii());
+        out.extend_from_slice(scratch.timestamp(self.timestamp));
         out.extend_from_slice(b"\",\"kind\":");
         self.write_kind(out)?;
         let meta = scratch.metadata(&self.info, self.ordering())?;
@@ -608,6 +608,9 @@ const CACHED: usize = 64;
 /// from being reused while it is cached.
 #[derive(Debug, Default)]
 pub struct RecordScratch {
+    /// The last timestamp written, whole to the second: events come in time order, so the
+    /// date and time of day rarely change from one to the next.
+    second: Option<(u64, [u8; 27])>,
     infos: Vec<(Arc<FlowInfo>, Option<MemoryOrdering>, Split)>,
     clocks: Vec<(Arc<VectorClock>, u8, Split)>,
     next_info: usize,
@@ -644,6 +647,25 @@ where
 }
 
 impl RecordScratch {
+    fn timestamp(&mut self, t: Timestamp) -> &[u8; 27] {
+        let micros = t.unix_micros();
+        let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+        let hit = matches!(&self.second, Some((s, _)) if *s == secs && secs < 253_402_300_800);
+        if !hit {
+            self.second = Some((secs, t.rfc3339_ascii()));
+        }
+        let text = &mut self.second.get_or_insert_with(|| (secs, t.rfc3339_ascii())).1;
+        if hit {
+            // `.ffffff` after `YYYY-MM-DDTHH:MM:SS`.
+            let mut v = frac;
+            for b in text[20..26].iter_mut().rev() {
+                *b = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        text
+    }
+
     fn metadata(
         &mut self,
         info: &Arc<FlowInfo>,

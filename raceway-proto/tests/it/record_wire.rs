@@ -203,6 +203,37 @@ fn state_changes_inline_heap_escaped_and_with_orderings() {
     }
 }
 
+/// A wall clock that jumps `step` microseconds per reading.
+struct Jumps(AtomicU64, u64);
+
+impl WallClock for Jumps {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_micros(self.0.fetch_add(self.1, Ordering::Relaxed))
+    }
+}
+
+#[test]
+fn timestamps_across_seconds_days_and_the_end_of_rfc3339() {
+    for (start, step) in [
+        (1_790_000_000_999_990, 3),
+        (1_790_000_000_000_000, 400_000),
+        (1_790_006_399_999_999, 86_400_000_001),
+        (253_402_300_799_999_990, 5),
+        (u64::MAX - 20, 7),
+    ] {
+        let t = Tracer::new(
+            Service::new("svc", "i", "e", "m", 1),
+            Arc::new(SeededIds::new(1)),
+            Arc::new(Jumps(AtomicU64::new(start), step)),
+        );
+        let mut scratch = RecordScratch::default();
+        let mut f = t.new_trace();
+        for i in 0..6 {
+            assert_same(&state(&t, &mut f, "v", None, &json!(i)), &mut scratch);
+        }
+    }
+}
+
 #[test]
 fn clocks_rebuilt_by_fork_join_propagate_and_merge_write_whole() {
     let t = tracer("svc");
