@@ -17,6 +17,7 @@ mod secrets;
 mod serve;
 mod soak;
 mod tls;
+mod tracked;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
 /// harness re-runs this binary with `collector_child --exact` (see `soak`).

@@ -26,6 +26,7 @@ mod secrets;
 mod soak;
 mod tls;
 mod tracing_bridge;
+mod tracked;
 
 /// The soak test's collector, in a child process: at the root of the binary, because the
 /// harness re-runs this binary with `collector_child --exact` (see `soak`).
