@@ -31,6 +31,7 @@ OUT = ROOT / "BENCHMARKS.md"
 CRITERION_BENCHES = [
     ("raceway-rt-tokio", "compare"),
     ("raceway-proto", "encode"),
+    ("raceway-proto", "queue"),
     ("raceway-proto", "proto"),
     ("raceway-proto", "analysis"),
     ("raceway-rt-tokio", "record"),
@@ -149,7 +150,7 @@ def peers_section(p):
     fmt = lambda v: ns(v) if v is not None else "not run"
     lines = []
     w = lines.append
-    w("## Issue 11 baseline: the hot path beside raceway 0.1, tracing and OpenTelemetry (same run)")
+    w("## Issue 11: the hot path beside raceway 0.1, tracing and OpenTelemetry (same run)")
     w("")
     w("`benches/peers` (a crate of its own, outside the workspace). Medians of criterion's estimates;")
     w("ratio = median / raceway 0.1's median in the same group. Every contender exports: this SDK to a")
@@ -352,6 +353,18 @@ def main():
     for k in sorted(k for k in res if res[k]["group"] == "encode"):
         r = res[k]
         w(f"| {k} | {ns(r['mean'])} | {rate(r)} |")
+    w("")
+
+    w("## Queue designs")
+    w("")
+    w("`raceway-proto/benches/queue.rs`: ns per push of a 120-byte item, 1 and 4 threads pushing at")
+    w("once, drained between chunks (never full). `pipe` is what the clients use.")
+    w("")
+    w("| design | 1 thread | 4 threads |")
+    w("|---|---|---|")
+    for d in ["pipe", "mpsc_list", "sync_channel"]:
+        a, b = res.get(f"queue_push/{d}/1"), res.get(f"queue_push/{d}/4")
+        w(f"| {d} | {ns(a['mean']) if a else 'not run'} | {ns(b['mean']) if b else 'not run'} |")
     w("")
 
     w("## End to end, wire size, memory per queued event")

@@ -124,6 +124,35 @@ fn main() {
         let _ = client.shutdown_timeout(Duration::from_millis(200));
     }
 
+    // raceway-blocking, the default queue (65,536 events) filled
+    {
+        let mut c = config(&url);
+        c.export.queue_capacity = Config::new("mem").export.queue_capacity;
+        let n = c.export.queue_capacity as u64;
+        let client = raceway_blocking::RacewayClient::from_config(c).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let before = live();
+        {
+            let _flow = client.start_trace();
+            for i in 0..n as i64 {
+                client.track_state_change("alice.balance", Some(i), i + 1, "Write");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let bytes = live() - before;
+        let e = client.stats().export;
+        let held = e.recorded - e.sent - e.dropped();
+        println!("# raceway-blocking (default queue): recorded {}, dropped {}, queued {}", e.recorded, e.dropped(), held);
+        print(
+            "raceway-blocking",
+            n,
+            held,
+            bytes,
+            "the default queue (65,536) filled: queue + exporter batch, collector refused",
+        );
+        let _ = client.shutdown_timeout(Duration::from_millis(200));
+    }
+
     // raceway-rt-tokio
     {
         let client = rt.block_on(async { raceway_rt_tokio::RacewayClient::from_config(config(&url)).unwrap() });
