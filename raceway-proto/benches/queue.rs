@@ -1,5 +1,5 @@
 //! Issue 11's queue designs, side by side: what a recording thread pays to hand one
-//! record-sized item (120 bytes) to the exporter, with 1 and 4 threads pushing at once and
+//! record-sized item (120 bytes; a record is 112) to the exporter, with 1 and 4 threads pushing at once and
 //! the queue drained between chunks.
 //!
 //! - `pipe`: [`raceway_proto::export::Pipe`], a `Mutex<VecDeque>` that keeps its memory

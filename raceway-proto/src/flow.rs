@@ -50,7 +50,7 @@ use crate::clock::{Component, VectorClock};
 use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation, Tags};
 use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
 use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
-use crate::record::{Body, FlowInfo, Id, Large, LargeKind, LockSet, Record, StateValues};
+use crate::record::{Body, FlowInfo, Id, Large, LargeKind, LockSet, Record, RecordBase, StateValues};
 use crate::sampling::Sampler;
 use crate::time::{Timestamp, WallClock};
 
@@ -126,6 +126,8 @@ pub struct Flow {
     /// What this flow's records share, built by the first record (and again when another
     /// client's tracer records in this flow).
     info: Option<Arc<FlowInfo>>,
+    /// `info` and the clock base as the records take them; dropped when either changes.
+    record_base: Option<Arc<RecordBase>>,
 }
 
 impl Flow {
@@ -154,11 +156,13 @@ impl Flow {
         self.own = clock.ensure(&self.thread_id, 0);
         self.own_slot = clock.slot_of(&self.thread_id).unwrap_or(0);
         self.clock = Arc::new(clock);
+        self.record_base = None;
     }
 
     /// Rebuilds the clock base with `f` (copying it when records still share it), then
     /// makes sure it holds this flow's own component.
     fn update_clock<R>(&mut self, f: impl FnOnce(&mut VectorClock, &Component) -> R) -> R {
+        self.record_base = None;
         let c = Arc::make_mut(&mut self.clock);
         c.set_at(self.own_slot, self.own);
         let r = f(c, &self.thread_id);
@@ -173,8 +177,14 @@ impl Flow {
         self.own
     }
 
-    fn info(&mut self, service: &Arc<Service>) -> Arc<FlowInfo> {
-        match &self.info {
+    /// What the next record shares with this flow's others, for `service`'s tracer.
+    fn record_base(&mut self, service: &Arc<Service>) -> Arc<RecordBase> {
+        if let Some(b) = &self.record_base {
+            if Arc::ptr_eq(&b.info.service, service) {
+                return b.clone();
+            }
+        }
+        let info = match &self.info {
             Some(i) if Arc::ptr_eq(&i.service, service) => i.clone(),
             _ => {
                 let i = Arc::new(FlowInfo {
@@ -187,7 +197,14 @@ impl Flow {
                 self.info = Some(i.clone());
                 i
             }
-        }
+        };
+        let base = Arc::new(RecordBase {
+            info,
+            clock: self.clock.clone(),
+            own_slot: u8::try_from(self.own_slot).unwrap_or(u8::MAX),
+        });
+        self.record_base = Some(base.clone());
+        base
     }
     /// The flow's span id.
     pub fn span_id(&self) -> SpanId {
@@ -226,6 +243,7 @@ impl Flow {
         child.locks = None;
         child.task_id = None;
         child.info = None;
+        child.record_base = None;
         let mut clock = self.clock();
         clock.set_at(self.own_slot, self.own.saturating_add(1));
         child.set_clock(clock);
@@ -257,6 +275,7 @@ impl Flow {
             distributed: false,
             sampled: true,
             info: None,
+            record_base: None,
         };
         f.set_clock(VectorClock::new());
         f
@@ -428,10 +447,8 @@ impl Tracer {
             parent: Id::new(parent.unwrap_or(EventId::from_u128(0))),
             has_parent: parent.is_some(),
             timestamp,
-            info: flow.info(&self.service),
-            clock: flow.clock.clone(),
+            base: flow.record_base(&self.service),
             own,
-            own_slot: u8::try_from(flow.own_slot).unwrap_or(u8::MAX),
             locks: flow.locks.clone(),
             body,
         }

@@ -46,7 +46,12 @@ impl Default for SystemClock {
 
 impl WallClock for SystemClock {
     fn now(&self) -> Timestamp {
-        let us = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Seconds and microseconds apart: `as_micros` is a 128-bit division.
+        let d = self.origin.elapsed();
+        let us = d
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(d.subsec_micros()));
         Timestamp::from_unix_micros(self.base_micros.saturating_add(us))
     }
 }

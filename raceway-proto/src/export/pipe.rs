@@ -1,7 +1,7 @@
 //! The queue between recording threads and the exporter: bounded, grown on demand, kept.
 //!
 //! A `Mutex` around a `VecDeque` of compact records: a push is one uncontended lock, a
-//! move of 120 bytes and an unlock; the exporter takes everything queued by swapping
+//! move of 112 bytes and an unlock; the exporter takes everything queued by swapping
 //! buffers, so the lock is never held for a copy. The buffers grow as the queue fills (to
 //! `capacity` records at most) and keep their memory once grown, so a steady stream
 //! allocates nothing. `benches/queue.rs` compares it with
