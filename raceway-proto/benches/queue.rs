@@ -2,8 +2,8 @@
 //! record-sized item (120 bytes; a record is 112) to the exporter, with 1 and 4 threads pushing at once and
 //! the queue drained between chunks.
 //!
-//! - `pipe`: [`raceway_proto::export::Pipe`], a `Mutex<VecDeque>` that keeps its memory
-//!   (what the clients use);
+//! - `pipe`: [`raceway_proto::export::Pipe`], `Mutex<VecDeque>` shards chosen by flow
+//!   (here: by pushing thread), keeping their memory (what the clients use);
 //! - `mpsc_list`: std's lock-free linked-block `mpsc::channel`, bounded by an atomic length;
 //! - `sync_channel`: std's preallocated lock-free ring (`sync_channel(capacity)` with
 //!   `try_send`, OpenTelemetry's and Sentry's shape), which holds its whole capacity from the
@@ -21,9 +21,20 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use raceway_proto::export::Pipe;
+use raceway_proto::export::{Pipe, Queued};
 
-type Item = [u64; 15];
+/// A record-sized item: 15 words, the first naming its "flow" (the pushing thread).
+#[derive(Clone, Copy)]
+struct Item([u64; 15]);
+
+impl Queued for Item {
+    fn shard(&self) -> usize {
+        self.0[0] as usize
+    }
+    fn order(&self) -> (u64, u64) {
+        (self.0[1], 0)
+    }
+}
 const CAPACITY: usize = 65_536;
 
 trait Queue: Send + Sync {
@@ -105,7 +116,9 @@ fn queues(c: &mut Criterion) {
                                     barrier.wait();
                                     let start = Instant::now();
                                     for i in 0..n {
-                                        q.push(black_box([i ^ t as u64; 15]));
+                                        let mut item = [i; 15];
+                                        item[0] = t as u64;
+                                        q.push(black_box(Item(item)));
                                     }
                                     timed += start.elapsed();
                                     left -= n;

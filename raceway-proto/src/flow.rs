@@ -198,11 +198,11 @@ impl Flow {
                 i
             }
         };
-        let base = Arc::new(RecordBase {
+        let base = Arc::new(RecordBase::new(
             info,
-            clock: self.clock.clone(),
-            own_slot: u8::try_from(self.own_slot).unwrap_or(u8::MAX),
-        });
+            self.clock.clone(),
+            u8::try_from(self.own_slot).unwrap_or(u8::MAX),
+        ));
         self.record_base = Some(base.clone());
         base
     }

@@ -62,6 +62,25 @@ pub struct RecordBase {
     /// The clock base; the value at `own_slot` is the record's own counter, not the base's.
     pub(crate) clock: Arc<VectorClock>,
     pub(crate) own_slot: u8,
+    /// The sum of the base's counters other than the own slot's (see [`Record::order`]).
+    pub(crate) others: u64,
+}
+
+impl RecordBase {
+    pub(crate) fn new(info: Arc<FlowInfo>, clock: Arc<VectorClock>, own_slot: u8) -> Self {
+        let others = clock
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != usize::from(own_slot))
+            .fold(0u64, |acc, (_, (_, v))| acc.saturating_add(*v));
+        Self {
+            info,
+            clock,
+            own_slot,
+            others,
+        }
+    }
 }
 
 /// The locks a flow holds, shared by its records until it takes or releases one.
@@ -126,6 +145,19 @@ pub(crate) enum LargeKind {
     },
     /// Any other event kind, as the event model has it.
     Event(EventKind),
+}
+
+#[cfg(feature = "std")]
+impl crate::export::Queued for Record {
+    fn shard(&self) -> usize {
+        // The flow's identity, mixed: one flow, one shard.
+        let p = Arc::as_ptr(&self.base.info) as usize as u64;
+        (p >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(20) as usize
+    }
+
+    fn order(&self) -> (u64, u64) {
+        Record::order(self)
+    }
 }
 
 impl fmt::Debug for Record {
@@ -317,6 +349,17 @@ impl Record {
     /// The event's id.
     pub fn id(&self) -> EventId {
         self.id.get()
+    }
+
+    /// A key that sorts this record after every record that happened before it: its
+    /// timestamp, then the sum of its clock. Along a flow both grow (the counter strictly);
+    /// a forked flow starts at its parent's timestamp with a larger clock; a join comes
+    /// later in time with the joined clock merged in.
+    pub fn order(&self) -> (u64, u64) {
+        (
+            self.timestamp.unix_micros(),
+            self.base.others.saturating_add(self.own),
+        )
     }
 
     /// The event before it in its flow (or what caused the flow), if any.
