@@ -399,21 +399,9 @@ impl Record {
         c
     }
 
-    /// The event's kind, rebuilt as the event model has it (values parsed back from JSON).
-    pub fn kind(&self) -> EventKind {
-        fn state(json: &[u8], ends: [usize; 3], access: AccessType, location: SourceLocation) -> EventKind {
-            let variable = serde_json::from_slice::<String>(&json[..ends[0]]).unwrap_or_default();
-            let old_value = (ends[1] > ends[0])
-                .then(|| serde_json::from_slice(&json[ends[0]..ends[1]]).unwrap_or(Value::Null));
-            let new_value = serde_json::from_slice(&json[ends[1]..ends[2]]).unwrap_or(Value::Null);
-            EventKind::StateChange {
-                variable,
-                old_value,
-                new_value,
-                location,
-                access_type: access,
-            }
-        }
+    /// A state change's parts (its JSON, where each value ends, the access, the call
+    /// site), or the event kind of any other record.
+    fn state(&self) -> Result<State<'_>, &EventKind> {
         match &self.body {
             Body::State {
                 location,
@@ -421,24 +409,51 @@ impl Record {
                 ends,
                 inline,
                 ..
-            } => state(
-                inline,
-                [usize::from(ends[0]), usize::from(ends[1]), usize::from(ends[2])],
-                *access,
-                SourceLocation::Static {
-                    file: location.file(),
-                    line: location.line(),
-                },
-            ),
+            } => Ok(State {
+                json: inline,
+                ends: [usize::from(ends[0]), usize::from(ends[1]), usize::from(ends[2])],
+                access: *access,
+                location: Site::Static(location.file(), location.line()),
+            }),
             Body::Boxed(large) => match &large.kind {
                 LargeKind::State {
                     location,
                     access,
                     ends,
                     json,
-                } => state(json, [ends[0], ends[1], json.len()], *access, location.clone()),
-                LargeKind::Event(kind) => kind.clone(),
+                } => Ok(State {
+                    json,
+                    ends: [ends[0], ends[1], json.len()],
+                    access: *access,
+                    location: match location {
+                        SourceLocation::Static { file, line } => Site::Static(file, *line),
+                        SourceLocation::Text(t) => Site::Text(t),
+                    },
+                }),
+                LargeKind::Event(kind) => Err(kind),
             },
+        }
+    }
+
+    /// The event's kind, rebuilt as the event model has it (values parsed back from JSON).
+    pub fn kind(&self) -> EventKind {
+        match self.state() {
+            Ok(st) => {
+                let json = st.json;
+                let [var_end, old_end, end] = st.ends;
+                EventKind::StateChange {
+                    variable: serde_json::from_slice::<String>(&json[..var_end]).unwrap_or_default(),
+                    old_value: (old_end > var_end)
+                        .then(|| serde_json::from_slice(&json[var_end..old_end]).unwrap_or(Value::Null)),
+                    new_value: serde_json::from_slice(&json[old_end..end]).unwrap_or(Value::Null),
+                    location: match st.location {
+                        Site::Static(file, line) => SourceLocation::Static { file, line },
+                        Site::Text(t) => SourceLocation::Text(t.into()),
+                    },
+                    access_type: st.access,
+                }
+            }
+            Err(kind) => kind.clone(),
         }
     }
 
@@ -549,89 +564,54 @@ impl Record {
     }
 
     fn write_kind(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        fn state(
-            out: &mut Vec<u8>,
-            json: &[u8],
-            ends: [usize; 3],
-            access: AccessType,
-            file: &str,
-            line: Option<u32>,
-            text: Option<&str>,
-        ) -> Result<(), serde_json::Error> {
-            out.extend_from_slice(b"{\"StateChange\":{\"variable\":");
-            out.extend_from_slice(&json[..ends[0]]);
-            out.extend_from_slice(b",\"old_value\":");
-            if ends[1] > ends[0] {
-                out.extend_from_slice(&json[ends[0]..ends[1]]);
-            } else {
-                out.extend_from_slice(b"null");
-            }
-            out.extend_from_slice(b",\"new_value\":");
-            out.extend_from_slice(&json[ends[1]..ends[2]]);
-            out.extend_from_slice(b",\"location\":");
-            match (text, line) {
-                (Some(t), _) => crate::encode::write_json(out, t)?,
-                (None, line) => {
-                    // `"file:line"`: the file escaped by serde_json, its closing quote
-                    // replaced by the line.
-                    crate::encode::write_json(out, file)?;
-                    out.pop();
-                    out.push(b':');
-                    push_u64(out, u64::from(line.unwrap_or(0)));
-                    out.push(b'"');
-                }
-            }
-            out.extend_from_slice(b",\"access_type\":\"");
-            out.extend_from_slice(access.as_str().as_bytes());
-            out.extend_from_slice(b"\"}}");
-            Ok(())
+        let st = match self.state() {
+            Ok(st) => st,
+            Err(kind) => return crate::encode::write_json(out, kind),
+        };
+        let (json, [var_end, old_end, end]) = (st.json, st.ends);
+        out.extend_from_slice(b"{\"StateChange\":{\"variable\":");
+        out.extend_from_slice(&json[..var_end]);
+        out.extend_from_slice(b",\"old_value\":");
+        if old_end > var_end {
+            out.extend_from_slice(&json[var_end..old_end]);
+        } else {
+            out.extend_from_slice(b"null");
         }
-        match &self.body {
-            Body::State {
-                location,
-                access,
-                ends,
-                inline,
-                ..
-            } => state(
-                out,
-                inline,
-                [usize::from(ends[0]), usize::from(ends[1]), usize::from(ends[2])],
-                *access,
-                location.file(),
-                Some(location.line()),
-                None,
-            ),
-            Body::Boxed(large) => match &large.kind {
-                LargeKind::State {
-                    location,
-                    access,
-                    ends,
-                    json,
-                } => match location {
-                    SourceLocation::Static { file, line } => state(
-                        out,
-                        json,
-                        [ends[0], ends[1], json.len()],
-                        *access,
-                        file,
-                        Some(*line),
-                        None,
-                    ),
-                    SourceLocation::Text(t) => state(
-                        out,
-                        json,
-                        [ends[0], ends[1], json.len()],
-                        *access,
-                        "",
-                        None,
-                        Some(t),
-                    ),
-                },
-                LargeKind::Event(kind) => crate::encode::write_json(out, kind),
-            },
+        out.extend_from_slice(b",\"new_value\":");
+        out.extend_from_slice(&json[old_end..end]);
+        out.extend_from_slice(b",\"location\":");
+        match st.location {
+            Site::Text(t) => crate::encode::write_json(out, t)?,
+            Site::Static(file, line) => {
+                // `"file:line"`: the file escaped by serde_json, its closing quote replaced
+                // by the line.
+                crate::encode::write_json(out, file)?;
+                out.pop();
+                out.push(b':');
+                push_u64(out, u64::from(line));
+                out.push(b'"');
+            }
         }
+        out.extend_from_slice(b",\"access_type\":\"");
+        out.extend_from_slice(st.access.as_str().as_bytes());
+        out.extend_from_slice(b"\"}}");
+        Ok(())
     }
+}
+
+/// A state change's parts, wherever the record keeps them.
+struct State<'a> {
+    json: &'a [u8],
+    /// Ends of the variable's JSON, of the old value's (equal: none) and of the new value's.
+    ends: [usize; 3],
+    access: AccessType,
+    location: Site<'a>,
+}
+
+/// A call site: `#[track_caller]`'s, or a text.
+enum Site<'a> {
+    Static(&'static str, u32),
+    Text(&'a str),
 }
 
 /// Appends `v` in decimal.

@@ -125,6 +125,7 @@ pub trait Tracker {
 }
 
 impl<S: ContextStore> Tracker for ClientCore<S> {
+    #[inline]
     fn state_change(
         &self,
         access: AccessType,
@@ -385,6 +386,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
         out
     }
 
+    #[inline]
     fn swap(&self, value: T, location: &'static core::panic::Location<'static>) -> T {
         let mut guard = lock(&self.value);
         self.record(AccessType::Write, location, &mut |v| {
@@ -394,6 +396,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
         core::mem::replace(&mut *guard, value)
     }
 
+    #[inline]
     fn record(
         &self,
         access: AccessType,

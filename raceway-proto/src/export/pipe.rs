@@ -253,7 +253,7 @@ mod tests {
         let p = Pipe::new(1000, 64);
         // Keys interleave across flows; within a flow they grow.
         for i in 0..60u64 {
-            p.push(It((i % 3) as usize, i / 3, i));
+            let _ = p.push(It((i % 3) as usize, i / 3, i));
         }
         let mut all = Vec::new();
         let mut out = Vec::new();
@@ -264,7 +264,7 @@ mod tests {
             all.extend(out.iter().copied());
             // Pushed meanwhile: comes after what was carried.
             if max == 1 {
-                p.push(It(1, 20, 1_000));
+                let _ = p.push(It(1, 20, 1_000));
             }
         }
         assert_eq!(all.len(), 61);
