@@ -68,6 +68,7 @@ use raceway_proto::Event;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub mod local;
 pub mod logs;
 pub mod real_server;
 pub mod tls;
@@ -344,6 +345,32 @@ impl Collector {
     /// Every event ingested so far, as the raw JSON objects received.
     pub fn events_json(&self) -> Vec<Value> {
         self.shared.lock().events_json.clone()
+    }
+
+    /// The ingested `StateChange`s of `variable`, in arrival order, each as
+    /// `[access_type, old_value, new_value, location, memory_ordering tag]` (absent fields
+    /// as `null`), with the event's `thread_id` (its flow).
+    pub fn state_changes(&self, variable: &str) -> Vec<(Value, String)> {
+        self.events_json()
+            .into_iter()
+            .filter_map(|e| {
+                let sc = &e["kind"]["StateChange"];
+                (sc["variable"] == variable).then(|| {
+                    let shape = serde_json::json!([
+                        sc["access_type"],
+                        sc["old_value"],
+                        sc["new_value"],
+                        sc["location"],
+                        e["metadata"]["tags"]["memory_ordering"],
+                    ]);
+                    let flow = e["metadata"]["thread_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    (shape, flow)
+                })
+            })
+            .collect()
     }
 
     /// How many events were ingested.

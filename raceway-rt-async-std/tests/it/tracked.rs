@@ -17,6 +17,7 @@ use raceway_rt_async_std::{
     AccessType, Config, Race, RaceReport, RacewayClient, Tracked, TrackedAtomicU64, TrackedMutex,
     TrackedOpaque,
 };
+use raceway_testkit::local::{access_kinds, only_race};
 use raceway_testkit::Collector;
 use serde_json::{json, Value};
 
@@ -45,49 +46,6 @@ async fn delivered(rw: &RacewayClient, collector: &Collector) {
         stats.core.recorded,
         "every event delivered"
     );
-}
-
-/// The collected `StateChange`s of `variable`, in recording order, each as `[access_type,
-/// old_value, new_value, location, memory_ordering tag]` (absent fields as `null`), with
-/// the event's flow.
-fn changes(collector: &Collector, variable: &str) -> Vec<(Value, String)> {
-    collector
-        .events_json()
-        .into_iter()
-        .filter_map(|e| {
-            let sc = &e["kind"]["StateChange"];
-            (sc["variable"] == variable).then(|| {
-                let shape = json!([
-                    sc["access_type"],
-                    sc["old_value"],
-                    sc["new_value"],
-                    sc["location"],
-                    e["metadata"]["tags"]["memory_ordering"],
-                ]);
-                let flow = e["metadata"]["thread_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                (shape, flow)
-            })
-        })
-        .collect()
-}
-
-/// The only race on `variable` in `report`.
-fn only_race<'a>(report: &'a RaceReport, variable: &'a str) -> &'a Race {
-    let races: Vec<_> = report.races_on(variable).collect();
-    assert_eq!(races.len(), 1, "{report}");
-    assert_eq!(report.racing_pairs(), 1, "{report}");
-    races[0]
-}
-
-/// The two access types of `race`.
-fn kinds(race: &Race) -> BTreeSet<&'static str> {
-    [race.first.access_type, race.second.access_type]
-        .iter()
-        .map(|a| a.as_str())
-        .collect()
 }
 
 /// Two tasks spawned from the current flow: `writer` sets `balance` to 1, then `reader`
@@ -220,7 +178,7 @@ async fn the_parent_reading_after_the_join_does_not_race() {
     let report = parent_reads_after_or_before_the_join(false).await;
     report.assert_races_exactly(&["balance"]);
     let race = only_race(report.races(), "balance");
-    assert_eq!(kinds(race), BTreeSet::from(["Read", "Write"]), "{report}");
+    assert_eq!(access_kinds(race), BTreeSet::from(["Read", "Write"]), "{report}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -266,7 +224,7 @@ async fn atomic_fetch_adds_record_rmw_with_ordering_and_do_not_race() {
     assert_eq!(report.accesses_observed(), 3, "{report}");
 
     delivered(&rw, &collector).await;
-    let events = changes(&collector, "hits");
+    let events = collector.state_changes("hits");
     assert_eq!(events.len(), 3, "{events:?}");
     let mut rmws: Vec<Value> = events[..2].iter().map(|(shape, _)| shape.clone()).collect();
     rmws.sort_by_key(|shape| shape[1].as_u64());
@@ -300,7 +258,11 @@ async fn an_atomic_and_a_plain_access_of_one_variable_race() {
     .await;
     report.assert_races_exactly(&["hits"]);
     let race = only_race(report.races(), "hits");
-    assert_eq!(kinds(race), BTreeSet::from(["AtomicRMW", "Write"]), "{report}");
+    assert_eq!(
+        access_kinds(race),
+        BTreeSet::from(["AtomicRMW", "Write"]),
+        "{report}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -357,7 +319,8 @@ async fn opaque_values_are_recorded_as_null_and_still_race() {
     assert_eq!(race.second.new_value, Value::Null);
 
     delivered(&rw, &collector).await;
-    let events: Vec<Value> = changes(&collector, "conn")
+    let events: Vec<Value> = collector
+        .state_changes("conn")
         .into_iter()
         .map(|(shape, _)| shape)
         .collect();
