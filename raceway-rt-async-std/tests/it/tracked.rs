@@ -14,8 +14,7 @@ use futures::channel::oneshot;
 use raceway_proto::sampling::Sampler;
 use raceway_rt_async_std::testing::{self, source_line};
 use raceway_rt_async_std::{
-    AccessType, Config, Race, RaceReport, RacewayClient, Tracked, TrackedAtomicU64, TrackedMutex,
-    TrackedOpaque,
+    AccessType, Config, RaceReport, RacewayClient, Tracked, TrackedAtomicU64, TrackedMutex, TrackedOpaque,
 };
 use raceway_testkit::local::{access_kinds, only_race};
 use raceway_testkit::Collector;

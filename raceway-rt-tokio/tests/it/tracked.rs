@@ -15,7 +15,7 @@ use std::time::Duration;
 use raceway_proto::sampling::Sampler;
 use raceway_rt_tokio::testing::{self, source_line};
 use raceway_rt_tokio::{
-    AccessType, Race, RaceReport, RacewayClient, Tracked, TrackedAtomicU64, TrackedMutex, TrackedOpaque,
+    AccessType, RaceReport, RacewayClient, Tracked, TrackedAtomicU64, TrackedMutex, TrackedOpaque,
 };
 use raceway_testkit::local::{access_kinds, only_race};
 use raceway_testkit::Collector;
