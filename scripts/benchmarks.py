@@ -15,6 +15,7 @@ Every number in BENCHMARKS.md comes from this one command, on the machine it ran
 """
 import datetime
 import json
+import math
 import os
 import pathlib
 import platform
@@ -244,19 +245,22 @@ def write_chart(p, path):
     for pi, (title, xs, xlabel, series) in enumerate(panels):
         ox = pi * W
         vals = [v for s in series.values() for v in s if v]
-        top = max(vals) * 1.1 if vals else 1
+        # Log scale: raceway 0.1's microseconds and the SDK's nanoseconds on one axis.
+        steps = [m * 10 ** e for e in range(0, 9) for m in (1, 2, 5)]
+        lo = max((t for t in steps if t <= min(vals)), default=1) if vals else 1
+        hi = min((t for t in steps if t >= max(vals)), default=10 ** 9) if vals else 10
         px = lambda i: ox + L + (W - L - R) * (i / (len(xs) - 1))
-        py = lambda v: T + (H - T - B) * (1 - v / top)
+        py = lambda v: T + (H - T - B) * (1 - (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)))
         out.append(f'<text x="{ox + W / 2}" y="20" text-anchor="middle" font-size="13">{title}</text>')
         out.append(f'<line x1="{ox + L}" y1="{H - B}" x2="{ox + W - R}" y2="{H - B}" stroke="black"/>')
         out.append(f'<line x1="{ox + L}" y1="{T}" x2="{ox + L}" y2="{H - B}" stroke="black"/>')
-        for k in range(6):
-            v = top * k / 5
+        for v in (t for t in steps if lo <= t <= hi):
             out.append(f'<line x1="{ox + L - 4}" y1="{py(v):.1f}" x2="{ox + W - R}" y2="{py(v):.1f}" stroke="#ddd"/>')
-            out.append(f'<text x="{ox + L - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{v:.0f}</text>')
+            label = f"{v / 1000:g} µs" if v >= 1000 else f"{v:g} ns"
+            out.append(f'<text x="{ox + L - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{label}</text>')
         for i, x in enumerate(xs):
             out.append(f'<text x="{px(i):.1f}" y="{H - B + 16}" text-anchor="middle">{x}</text>')
-        out.append(f'<text x="{ox + W / 2}" y="{H - B + 34}" text-anchor="middle">{xlabel} (ns per event, median)</text>')
+        out.append(f'<text x="{ox + W / 2}" y="{H - B + 34}" text-anchor="middle">{xlabel} (time per event, median, log scale)</text>')
         for c, ys in series.items():
             pts = [(px(i), py(y)) for i, y in enumerate(ys) if y]
             if not pts:
