@@ -52,7 +52,12 @@ impl Run {
             .unwrap_or_else(|| "null".into());
         let less = self
             .cpu_to_flush
-            .map(|c| format!("{:.1}", (c as f64 - self.idle_ns_per_sec * self.secs_to_flush).max(0.0) / n))
+            .map(|c| {
+                format!(
+                    "{:.1}",
+                    (c as f64 - self.idle_ns_per_sec * self.secs_to_flush).max(0.0) / n
+                )
+            })
             .unwrap_or_else(|| "null".into());
         println!(
             "PEERS_E2E {{\"client\":\"{}\",\"events\":{},\"captured\":{},\"secs\":{:.2},\
@@ -126,7 +131,10 @@ fn main() {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(9_000);
-    assert!(n <= 9_000, "keep N at most 9,000 so the server's buffer never fills");
+    assert!(
+        n <= 9_000,
+        "keep N at most 9,000 so the server's buffer never fills"
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -135,67 +143,74 @@ fn main() {
 
     // raceway-blocking
     {
-        let Some(server) = RealServer::start_default() else { return };
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
         let client = raceway_blocking::RacewayClient::from_config(config(&server.url())).unwrap();
         let idle = idle_cpu_rate(Duration::from_secs(2));
         println!("# idle process CPU with the blocking client: {idle:.0} ns/s");
         for _round in 0..ROUNDS {
-        let run = sdk_run(
-            "raceway-blocking",
-            n,
-            &|n| {
-                let _flow = client.start_trace();
-                let (t0, c0) = (Instant::now(), thread_cpu_ns());
-                for i in 0..n as i64 {
-                    client.track_state_change("alice.balance", Some(i), i + 1, "Write");
-                }
-                (t0.elapsed(), thread_cpu_ns() - c0)
-            },
-            &|| client.flush(Duration::from_secs(120)).is_ok(),
-            &server,
-            idle,
-        );
-        let e = client.stats().export;
-        println!("# raceway-blocking: sent {}, dropped {}", e.sent, e.dropped());
-        run.print();
+            let run = sdk_run(
+                "raceway-blocking",
+                n,
+                &|n| {
+                    let _flow = client.start_trace();
+                    let (t0, c0) = (Instant::now(), thread_cpu_ns());
+                    for i in 0..n as i64 {
+                        client.track_state_change("alice.balance", Some(i), i + 1, "Write");
+                    }
+                    (t0.elapsed(), thread_cpu_ns() - c0)
+                },
+                &|| client.flush(Duration::from_secs(120)).is_ok(),
+                &server,
+                idle,
+            );
+            let e = client.stats().export;
+            println!("# raceway-blocking: sent {}, dropped {}", e.sent, e.dropped());
+            run.print();
         }
         let _ = client.shutdown_timeout(Duration::from_secs(5));
     }
 
     // raceway-rt-tokio
     {
-        let Some(server) = RealServer::start_default() else { return };
-        let client = rt.block_on(async { raceway_rt_tokio::RacewayClient::from_config(config(&server.url())).unwrap() });
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
+        let client = rt
+            .block_on(async { raceway_rt_tokio::RacewayClient::from_config(config(&server.url())).unwrap() });
         let idle = idle_cpu_rate(Duration::from_secs(2));
         println!("# idle process CPU with the tokio client: {idle:.0} ns/s");
         for _round in 0..ROUNDS {
-        let run = sdk_run(
-            "raceway-rt-tokio",
-            n,
-            &|n| {
-                let (out, _) = rt.block_on(client.in_new_trace(async {
-                    let (t0, c0) = (Instant::now(), thread_cpu_ns());
-                    for i in 0..n as i64 {
-                        client.track_state_change("alice.balance", Some(i), i + 1, "Write");
-                    }
-                    (t0.elapsed(), thread_cpu_ns() - c0)
-                }));
-                out
-            },
-            &|| client.flush_blocking(Duration::from_secs(120)).is_ok(),
-            &server,
-            idle,
-        );
-        let e = client.stats().export;
-        println!("# raceway-rt-tokio: sent {}, dropped {}", e.sent, e.dropped());
-        run.print();
+            let run = sdk_run(
+                "raceway-rt-tokio",
+                n,
+                &|n| {
+                    let (out, _) = rt.block_on(client.in_new_trace(async {
+                        let (t0, c0) = (Instant::now(), thread_cpu_ns());
+                        for i in 0..n as i64 {
+                            client.track_state_change("alice.balance", Some(i), i + 1, "Write");
+                        }
+                        (t0.elapsed(), thread_cpu_ns() - c0)
+                    }));
+                    out
+                },
+                &|| client.flush_blocking(Duration::from_secs(120)).is_ok(),
+                &server,
+                idle,
+            );
+            let e = client.stats().export;
+            println!("# raceway-rt-tokio: sent {}, dropped {}", e.sent, e.dropped());
+            run.print();
         }
         let _ = client.shutdown_timeout(Duration::from_secs(5));
     }
 
     // raceway 0.1
     {
-        let Some(server) = RealServer::start_default() else { return };
+        let Some(server) = RealServer::start_default() else {
+            return;
+        };
         let client = rt.block_on(async { raceway01::RacewayClient::new(&server.url(), "e2e") });
         let idle = idle_cpu_rate(Duration::from_secs(2));
         println!("# idle process CPU with raceway 0.1: {idle:.0} ns/s");

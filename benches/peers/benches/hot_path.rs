@@ -35,7 +35,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Bencher, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Bencher, BenchmarkId, Criterion, Throughput};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use raceway_peers_bench::{capture, otel, otel_state_change, thread_cpu_ns, tracing_state_change, Otel};
 use raceway_proto::client::AdapterApi as _;
@@ -95,7 +95,14 @@ static THREAD_CPU: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::ne
 /// `threads` threads record at once, each in its own flow, in chunks of `THREAD_CHUNK` separated
 /// by barriers; thread 0 flushes between chunks (untimed). Returns the mean of the threads'
 /// timed wall time.
-fn threaded(b: &mut Bencher<'_>, key: &str, threads: usize, in_flow: InFlow<'_>, record: Record<'_>, flush: Flush<'_>) {
+fn threaded(
+    b: &mut Bencher<'_>,
+    key: &str,
+    threads: usize,
+    in_flow: InFlow<'_>,
+    record: Record<'_>,
+    flush: Flush<'_>,
+) {
     b.iter_custom(|iters| {
         let barrier = Barrier::new(threads);
         let totals = Mutex::new((Duration::ZERO, 0u64));
@@ -191,7 +198,11 @@ fn check_sdk(name: &str, stats: raceway_proto::client::Stats) {
         stats.export.dropped(),
         stats.export.dropped_queue_full
     );
-    assert_eq!(stats.export.dropped(), 0, "{name}: the benchmark measured a drop path");
+    assert_eq!(
+        stats.export.dropped(),
+        0,
+        "{name}: the benchmark measured a drop path"
+    );
 }
 
 fn check_otel(name: &str, o: &Otel, made: u64) {
@@ -216,7 +227,8 @@ fn bench(c: &mut Criterion) {
         _collector: collector,
     };
     let rt = &env.rt;
-    let tokio_client = rt.block_on(async { raceway_rt_tokio::RacewayClient::from_config(sdk_config(&env.url)).unwrap() });
+    let tokio_client =
+        rt.block_on(async { raceway_rt_tokio::RacewayClient::from_config(sdk_config(&env.url)).unwrap() });
     let blocking_client = raceway_blocking::RacewayClient::from_config(sdk_config(&env.url)).unwrap();
     let published = rt.block_on(async { Arc::new(raceway01::RacewayClient::new(&env.url, "bench")) });
     let layer = capture();
@@ -272,9 +284,11 @@ fn bench(c: &mut Criterion) {
     });
     few_samples(&mut g);
     g.bench_function("raceway-0.1", |b| {
-        rt.block_on(raceway01::RACEWAY_CONTEXT.scope(RefCell::new(published_ctx(1)), async {
-            chunked(b, &p_rec, &no_flush)
-        }));
+        rt.block_on(
+            raceway01::RACEWAY_CONTEXT.scope(RefCell::new(published_ctx(1)), async {
+                chunked(b, &p_rec, &no_flush)
+            }),
+        );
     });
     g.finish();
 
@@ -299,9 +313,11 @@ fn bench(c: &mut Criterion) {
     few_samples(&mut g);
     for n in CLOCKS {
         g.bench_with_input(BenchmarkId::new("raceway-0.1", n), &n, |b, &n| {
-            rt.block_on(raceway01::RACEWAY_CONTEXT.scope(RefCell::new(published_ctx(n)), async {
-                chunked(b, &p_rec, &no_flush)
-            }));
+            rt.block_on(
+                raceway01::RACEWAY_CONTEXT.scope(RefCell::new(published_ctx(n)), async {
+                    chunked(b, &p_rec, &no_flush)
+                }),
+            );
         });
     }
     g.finish();
@@ -362,8 +378,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("hot_path_noflow");
     g.throughput(Throughput::Elements(1));
     let before = tokio_client.stats().core.no_context;
-    g.bench_function("raceway-rt-tokio/outside-flow", |b| b.iter(|| t_rec(black_box(1))));
-    assert!(tokio_client.stats().core.no_context > before, "outside a flow: nothing to record");
+    g.bench_function("raceway-rt-tokio/outside-flow", |b| {
+        b.iter(|| t_rec(black_box(1)))
+    });
+    assert!(
+        tokio_client.stats().core.no_context > before,
+        "outside a flow: nothing to record"
+    );
     g.bench_function("raceway-0.1/outside-scope", |b| b.iter(|| p_rec(black_box(1))));
     let mut cfg = sdk_config(&env.url);
     cfg.enabled = false;

@@ -90,6 +90,33 @@ fn print(name: &str, events: u64, held: u64, bytes: i64, note: &str) {
     );
 }
 
+/// Records `n` state changes in one flow of a blocking client made from `config`, which
+/// cannot send them, and prints the bytes held per event.
+fn blocking_held(config: Config, n: u64, note: &str) {
+    let client = raceway_blocking::RacewayClient::from_config(config).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = live();
+    {
+        let _flow = client.start_trace();
+        for i in 0..n as i64 {
+            client.track_state_change("alice.balance", Some(i), i + 1, "Write");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let bytes = live() - before;
+    let e = client.stats().export;
+    let held = e.recorded - e.sent - e.dropped();
+    println!(
+        "# raceway-blocking: recorded {}, sent {}, dropped {}, queued {}",
+        e.recorded,
+        e.sent,
+        e.dropped(),
+        held
+    );
+    print("raceway-blocking", n, held, bytes, note);
+    let _ = client.shutdown_timeout(Duration::from_millis(200));
+}
+
 fn main() {
     let url = refused_endpoint();
     println!(
@@ -104,58 +131,21 @@ fn main() {
         .build()
         .expect("runtime");
 
-    // raceway-blocking
-    {
-        let client = raceway_blocking::RacewayClient::from_config(config(&url)).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let before = live();
-        {
-            let _flow = client.start_trace();
-            for i in 0..N as i64 {
-                client.track_state_change("alice.balance", Some(i), i + 1, "Write");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        let bytes = live() - before;
-        let e = client.stats().export;
-        let held = e.recorded - e.sent - e.dropped();
-        println!("# raceway-blocking: recorded {}, sent {}, dropped {}, queued {}", e.recorded, e.sent, e.dropped(), held);
-        print("raceway-blocking", N, held, bytes, "queue + exporter batch, collector refused");
-        let _ = client.shutdown_timeout(Duration::from_millis(200));
-    }
-
-    // raceway-blocking, the default queue (65,536 events) filled
-    {
-        let mut c = config(&url);
-        c.export.queue_capacity = Config::new("mem").export.queue_capacity;
-        let n = c.export.queue_capacity as u64;
-        let client = raceway_blocking::RacewayClient::from_config(c).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let before = live();
-        {
-            let _flow = client.start_trace();
-            for i in 0..n as i64 {
-                client.track_state_change("alice.balance", Some(i), i + 1, "Write");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        let bytes = live() - before;
-        let e = client.stats().export;
-        let held = e.recorded - e.sent - e.dropped();
-        println!("# raceway-blocking (default queue): recorded {}, dropped {}, queued {}", e.recorded, e.dropped(), held);
-        print(
-            "raceway-blocking",
-            n,
-            held,
-            bytes,
-            "the default queue (65,536) filled: queue + exporter batch, collector refused",
-        );
-        let _ = client.shutdown_timeout(Duration::from_millis(200));
-    }
+    // raceway-blocking: a queue of N + 1,024, and the default queue (65,536) filled
+    blocking_held(config(&url), N, "queue + exporter batch, collector refused");
+    let mut c = config(&url);
+    c.export.queue_capacity = Config::new("mem").export.queue_capacity;
+    let n = c.export.queue_capacity as u64;
+    blocking_held(
+        c,
+        n,
+        "the default queue (65,536) filled: queue + exporter batch, collector refused",
+    );
 
     // raceway-rt-tokio
     {
-        let client = rt.block_on(async { raceway_rt_tokio::RacewayClient::from_config(config(&url)).unwrap() });
+        let client =
+            rt.block_on(async { raceway_rt_tokio::RacewayClient::from_config(config(&url)).unwrap() });
         std::thread::sleep(Duration::from_millis(100));
         let before = live();
         let _ = rt.block_on(client.in_new_trace(async {
@@ -167,8 +157,20 @@ fn main() {
         let bytes = live() - before;
         let e = client.stats().export;
         let held = e.recorded - e.sent - e.dropped();
-        println!("# raceway-rt-tokio: recorded {}, sent {}, dropped {}, queued {}", e.recorded, e.sent, e.dropped(), held);
-        print("raceway-rt-tokio", N, held, bytes, "queue + exporter batch, collector refused");
+        println!(
+            "# raceway-rt-tokio: recorded {}, sent {}, dropped {}, queued {}",
+            e.recorded,
+            e.sent,
+            e.dropped(),
+            held
+        );
+        print(
+            "raceway-rt-tokio",
+            N,
+            held,
+            bytes,
+            "queue + exporter batch, collector refused",
+        );
         let _ = client.shutdown_timeout(Duration::from_millis(200));
     }
 
@@ -192,8 +194,17 @@ fn main() {
         let bytes = live() - before;
         let took = t0.elapsed();
         println!("# raceway-0.1: {N_PUBLISHED} recorded in {took:?} (must be under its 1 s flush timer)");
-        assert!(took < Duration::from_millis(900), "raceway 0.1's timer may have posted meanwhile");
-        print("raceway-0.1", N_PUBLISHED, N_PUBLISHED, bytes, "its unbounded buffer, before its timer posts");
+        assert!(
+            took < Duration::from_millis(900),
+            "raceway 0.1's timer may have posted meanwhile"
+        );
+        print(
+            "raceway-0.1",
+            N_PUBLISHED,
+            N_PUBLISHED,
+            bytes,
+            "its unbounded buffer, before its timer posts",
+        );
     }
 
     // OpenTelemetry
@@ -214,7 +225,13 @@ fn main() {
         let exported = o.exported.load(Ordering::Relaxed);
         println!("# otel: exported so far {exported}");
         assert_eq!(exported, 0, "the batch processor exported before the measurement");
-        print("otel", N, N + 1, bytes, "batch span processor holding every span (request span included)");
+        print(
+            "otel",
+            N,
+            N + 1,
+            bytes,
+            "batch span processor holding every span (request span included)",
+        );
         let _ = o.provider.shutdown();
     }
 
@@ -231,7 +248,13 @@ fn main() {
         }
         let bytes = live() - before;
         let held = layer.events.lock().unwrap().len() as u64;
-        print("tracing", N, held, bytes, "the capture layer's Vec (grown by doubling, as the SDK's VecDeque)");
+        print(
+            "tracing",
+            N,
+            held,
+            bytes,
+            "the capture layer's Vec (grown by doubling, as the SDK's VecDeque)",
+        );
     }
     rt.shutdown_timeout(Duration::from_secs(1));
 }

@@ -156,8 +156,12 @@ pub fn otel(max_queue: usize, hold: bool) -> Otel {
             .with_max_export_batch_size(max_queue)
             .with_scheduled_delay(Duration::from_secs(3600));
     }
-    let processor = BatchSpanProcessor::builder(exporter).with_batch_config(config.build()).build();
-    let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(config.build())
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build();
     let tracer = provider.tracer(Cow::Borrowed("bench"));
     Otel {
         provider,
@@ -186,7 +190,10 @@ pub fn otel_state_change(tracer: &SdkTracer, i: i64) {
 // -- clocks -----------------------------------------------------------------------------
 
 fn timespec_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes one timespec into the valid pointer it is given.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
