@@ -565,6 +565,9 @@ pub struct Exporter<E: WireEvent = Event> {
     paced_until: Instant,
     /// The server's estimated room (`None`: not paced).
     room: Option<Room>,
+    /// Emptied event buffers of delivered batches, reused for new ones (at most
+    /// `max_pending_batches`), so a steady stream allocates no batches.
+    spare_batches: Vec<Vec<E>>,
 }
 
 impl<E: WireEvent + fmt::Debug> Exporter<E> {
@@ -582,6 +585,7 @@ impl<E: WireEvent + fmt::Debug> Exporter<E> {
             room: config.server_capacity.map(|c| Room::new(c, now)),
             config,
             pending: VecDeque::new(),
+            spare_batches: Vec::new(),
             in_flight: None,
             next_id: 0,
             next_seq: 0,
@@ -688,7 +692,10 @@ impl<E: WireEvent + fmt::Debug> Exporter<E> {
             }
         }
         while iter.peek().is_some() {
-            let mut events = Vec::with_capacity(batch.min(iter.len()));
+            let mut events = self
+                .spare_batches
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(batch.min(iter.len())));
             events.extend(iter.by_ref().take(batch));
             let first_seq = self.next_seq;
             self.next_seq += events.len() as u64;
@@ -898,10 +905,14 @@ impl<E: WireEvent + fmt::Debug> Exporter<E> {
 
     /// The front batch was taken whole: done, and the server has room again.
     fn delivered_whole(&mut self, now: Instant) {
-        if let Some(front) = self.pending.pop_front() {
+        if let Some(mut front) = self.pending.pop_front() {
             self.stats.sent += front.events.len() as u64;
             self.stats.batches_sent += 1;
             self.stats.bytes_sent += front.bytes as u64;
+            if self.spare_batches.len() < self.config.max_pending_batches {
+                front.events.clear();
+                self.spare_batches.push(front.events);
+            }
         }
         self.server_full_streak = 0;
         if let Some(room) = &mut self.room {

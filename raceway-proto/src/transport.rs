@@ -17,12 +17,17 @@
 //! with backoff, and reported once through the `log` facade with its reason.
 //!
 //! Its `Debug` shows the URL through [`crate::config::redact_url`] and no header values.
+//!
+//! The endpoint's host is looked up once per [`RESOLVED_TTL`] ([`CachingResolver`]), not
+//! once per POST: ureq 3 looks the host up before it looks in its pool, and with a timeout
+//! set its own resolver does each lookup on a thread of its own.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use std::io::ErrorKind;
 use std::string::{String, ToString};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 use std::vec;
 use std::vec::Vec;
 
@@ -79,7 +84,7 @@ impl UreqSender {
             }
             _ => builder,
         };
-        let agent: ureq::Agent = builder
+        let config = builder
             .http_status_as_error(false)
             .timeout_global(Some(config.request_timeout))
             .timeout_connect(Some(config.connect_timeout))
@@ -87,8 +92,12 @@ impl UreqSender {
             .max_idle_connections_per_host(2)
             .max_idle_age(Duration::from_secs(30))
             .user_agent(concat!("raceway-rust/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            CachingResolver::default(),
+        );
         Ok(Self {
             agent,
             url,
@@ -147,6 +156,70 @@ impl UreqSender {
     }
 }
 
+/// How long a looked-up address of the endpoint is used without a new lookup: the pool's
+/// idle age, so a DNS change reaches new connections within that time.
+pub const RESOLVED_TTL: Duration = Duration::from_secs(30);
+
+/// ureq's [`DefaultResolver`](ureq::unversioned::resolver::DefaultResolver), keeping its
+/// last answer for [`RESOLVED_TTL`].
+///
+/// ureq 3 resolves the host of every request before it looks for a pooled connection, and
+/// with a timeout set (the SDK always sets one) its resolver runs each lookup on a new
+/// thread, to give up on it at the timeout. Without this, every POST created and ended a
+/// thread, even on a reused connection to `127.0.0.1`. Failed lookups are not kept.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    last: Mutex<Option<Resolved>>,
+    /// Lookups handed to `inner` (for the tests).
+    lookups: core::sync::atomic::AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Resolved {
+    /// Scheme and authority of the URI that was looked up.
+    key: String,
+    at: Instant,
+    addrs: ureq::unversioned::resolver::ResolvedSocketAddrs,
+}
+
+fn resolve_key(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("");
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let mut key = String::with_capacity(scheme.len() + 3 + authority.len());
+    key.push_str(scheme);
+    key.push_str("://");
+    key.push_str(authority);
+    key
+}
+
+impl ureq::unversioned::resolver::Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let key = resolve_key(uri);
+        {
+            let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(r) = last.as_ref() {
+                if r.key == key && r.at.elapsed() < RESOLVED_TTL {
+                    return Ok(r.addrs.clone());
+                }
+            }
+        }
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Resolved {
+            key,
+            at: Instant::now(),
+            addrs: addrs.clone(),
+        });
+        Ok(addrs)
+    }
+}
+
 /// The TLS configuration that trusts the CA certificates of the PEM file `path` only.
 #[cfg(feature = "rustls")]
 fn private_roots(path: &std::path::Path) -> Result<ureq::tls::TlsConfig, ConfigError> {
@@ -196,5 +269,41 @@ fn outcome_of(error: &ureq::Error) -> SendOutcome {
 impl Sender for UreqSender {
     fn send(&mut self, body: &[u8]) -> SendOutcome {
         self.post(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ureq::unversioned::resolver::Resolver;
+
+    fn resolve(r: &CachingResolver, uri: &str) -> Vec<std::net::SocketAddr> {
+        let uri: http::Uri = uri.parse().unwrap();
+        let config = ureq::config::Config::default();
+        let timeout = ureq::unversioned::transport::NextTimeout {
+            after: ureq::unversioned::transport::time::Duration::from_secs(5),
+            ..Default::default()
+        };
+        r.resolve(&uri, &config, timeout).unwrap().iter().copied().collect()
+    }
+
+    #[test]
+    fn the_endpoint_is_looked_up_once_per_ttl_not_once_per_post() {
+        let r = CachingResolver::default();
+        let first = resolve(&r, "http://127.0.0.1:9/events");
+        assert_eq!(first, vec!["127.0.0.1:9".parse().unwrap()]);
+        for _ in 0..10 {
+            assert_eq!(resolve(&r, "http://127.0.0.1:9/events"), first);
+        }
+        assert_eq!(r.lookups.load(Ordering::Relaxed), 1);
+        // another authority is looked up (and replaces the kept answer)
+        assert_eq!(resolve(&r, "http://127.0.0.1:10/"), vec!["127.0.0.1:10".parse().unwrap()]);
+        assert_eq!(r.lookups.load(Ordering::Relaxed), 2);
+        // an answer older than the TTL is looked up again
+        if let Some(old) = Instant::now().checked_sub(RESOLVED_TTL) {
+            r.last.lock().unwrap().as_mut().unwrap().at = old;
+            resolve(&r, "http://127.0.0.1:10/");
+            assert_eq!(r.lookups.load(Ordering::Relaxed), 3);
+        }
     }
 }

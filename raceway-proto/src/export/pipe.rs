@@ -62,10 +62,9 @@ pub struct Pipe<T> {
     shards: Vec<Shard<T>>,
     /// Taken from the shards but not yet by the exporter (it had no room), in order.
     carry: Mutex<VecDeque<T>>,
-    /// Items in the shards, less those each shard has not reported yet.
-    reported: AtomicUsize,
-    /// Items in `carry`.
-    carried: AtomicUsize,
+    /// Items in the shards, less those each shard has not reported yet, plus the items in
+    /// `carry`: the one counter a push reads.
+    held: AtomicUsize,
     capacity: usize,
     wake_every: usize,
     report_every: usize,
@@ -88,8 +87,7 @@ impl<T: Send + Queued> Pipe<T> {
                 })
                 .collect(),
             carry: Mutex::new(VecDeque::new()),
-            reported: AtomicUsize::new(0),
-            carried: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
             capacity: capacity.max(1),
             // Small batches (tests, tiny configs) are counted exactly.
             report_every: if wake_every >= REPORT_EVERY {
@@ -107,8 +105,7 @@ impl<T: Send + Queued> Pipe<T> {
     pub fn push(&self, item: T) -> PushOutcome {
         let shard = &self.shards[item.shard() % SHARDS];
         let mut st = lock(&shard.0);
-        let held = self.reported.load(Ordering::Relaxed) + self.carried.load(Ordering::Relaxed);
-        if held + st.unreported >= self.capacity {
+        if self.held.load(Ordering::Relaxed) + st.unreported >= self.capacity {
             drop(st);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return PushOutcome::Dropped;
@@ -119,7 +116,7 @@ impl<T: Send + Queued> Pipe<T> {
         if st.unreported >= self.report_every {
             let n = st.unreported;
             st.unreported = 0;
-            let total = self.reported.fetch_add(n, Ordering::Relaxed) + n;
+            let total = self.held.fetch_add(n, Ordering::Relaxed) + n;
             // A multiple of `wake_every` was reached or passed.
             wake = total / self.wake_every > (total - n) / self.wake_every;
         }
@@ -131,10 +128,14 @@ impl<T: Send + Queued> Pipe<T> {
     pub fn drain(&self, max: usize, out: &mut Vec<T>) -> usize {
         let mut carry = lock(&self.carry);
         let start = out.len();
+        let carried_before = carry.len();
+        // Items taken from the shards that were already counted in `held`.
+        let mut counted_taken = 0;
         let from_carry = max.min(carry.len());
         out.extend(carry.drain(..from_carry));
         if out.len() - start < max {
-            // The exporter's emptied buffer becomes a shard's, whose full one comes back.
+            // `carry` is empty now. The exporter's emptied buffer becomes a shard's, whose
+            // full one comes back.
             let mut fresh = if out.is_empty() {
                 core::mem::take(out)
             } else {
@@ -149,8 +150,7 @@ impl<T: Send + Queued> Pipe<T> {
                         continue;
                     }
                     sources += 1;
-                    let n = st.items.len();
-                    self.reported.fetch_sub(n - st.unreported, Ordering::Relaxed);
+                    counted_taken += st.items.len() - st.unreported;
                     st.unreported = 0;
                     if fresh.is_empty() {
                         // Swap buffers: no copy while the shard is locked.
@@ -166,15 +166,26 @@ impl<T: Send + Queued> Pipe<T> {
                 fresh.sort_by_key(Queued::order);
             }
             let want = max - (out.len() - start);
-            if fresh.len() <= want && out.is_empty() {
-                *out = fresh;
+            if fresh.len() <= want {
+                if out.is_empty() {
+                    *out = fresh;
+                } else {
+                    out.extend(fresh);
+                }
             } else {
-                let rest = fresh.split_off(want.min(fresh.len()));
-                out.extend(fresh);
-                carry.extend(rest);
+                // The cut's buffer becomes the carry: what waits is not copied.
+                let mut rest = VecDeque::from(fresh);
+                out.extend(rest.drain(..want));
+                *carry = rest;
             }
         }
-        self.carried.store(carry.len(), Ordering::Relaxed);
+        // What the shards had counted now waits in `carry` or is gone to `out`.
+        let (added, removed) = (carry.len(), counted_taken + carried_before);
+        if added > removed {
+            self.held.fetch_add(added - removed, Ordering::Relaxed);
+        } else {
+            self.held.fetch_sub(removed - added, Ordering::Relaxed);
+        }
         drop(carry);
         let n = out.len() - start;
         self.taken.fetch_add(n as u64, Ordering::Relaxed);
@@ -246,6 +257,28 @@ mod tests {
         );
         let s = p.stats();
         assert_eq!((s.recorded, s.dropped_queue_full, s.queued), (10, 5, 0));
+    }
+
+    #[test]
+    fn what_waits_after_a_partial_drain_still_counts_against_the_bound() {
+        let p = Pipe::new(10, 1);
+        for i in 0..10 {
+            assert!(matches!(p.push(It(0, i, i)), PushOutcome::Accepted { .. }));
+        }
+        let mut out = Vec::new();
+        assert_eq!(p.drain(3, &mut out), 3);
+        let accepted = (10..15)
+            .filter(|&i| matches!(p.push(It(0, i, i)), PushOutcome::Accepted { .. }))
+            .count();
+        assert_eq!(accepted, 3, "7 wait in the carry, so 3 more fit");
+        assert_eq!(p.len(), 10);
+        out.clear();
+        assert_eq!(p.drain(usize::MAX, &mut out), 10);
+        assert_eq!(
+            out.iter().map(|i| i.1).collect::<Vec<_>>(),
+            (3..13).collect::<Vec<_>>()
+        );
+        assert!(matches!(p.push(It(0, 99, 99)), PushOutcome::Accepted { .. }));
     }
 
     #[test]
