@@ -1,5 +1,5 @@
 //! Issue 11's queue designs, side by side: what a recording thread pays to hand one
-//! record-sized item (120 bytes; a record is 112) to the exporter, with 1 and 4 threads pushing at once and
+//! record-sized item (96 bytes, as a record) to the exporter, with 1 and 4 threads pushing at once and
 //! the queue drained between chunks.
 //!
 //! - `pipe`: [`raceway_proto::export::Pipe`], `Mutex<VecDeque>` shards chosen by flow
@@ -25,7 +25,7 @@ use raceway_proto::export::{Pipe, Queued};
 
 /// A record-sized item: 15 words, the first naming its "flow" (the pushing thread).
 #[derive(Clone, Copy)]
-struct Item([u64; 15]);
+struct Item([u64; 12]);
 
 impl Queued for Item {
     fn shard(&self) -> usize {

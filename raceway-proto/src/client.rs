@@ -244,6 +244,16 @@ impl Sink {
         }
     }
 
+    /// Counts a call made outside any flow.
+    #[inline]
+    pub(crate) fn count_no_context(&self) {
+        // A load and a store, not an atomic add: this runs on every call made outside a
+        // flow, and an add costs more than the rest of that path. Calls from several
+        // threads at once may undercount (a diagnostic counter).
+        let n = self.no_context.load(Ordering::Relaxed);
+        self.no_context.store(n.wrapping_add(1), Ordering::Relaxed);
+    }
+
     /// Asks the exporter to send what is pending soon (without waiting for the interval).
     pub fn send_soon(&self) {
         if self.queue.is_some() {
@@ -455,14 +465,22 @@ impl<S: ContextStore> ClientCore<S> {
         if !self.config.enabled {
             return false;
         }
-        let mut record = None;
+        let mut emitted = false;
         let found = self.with_flow(&mut |flow| {
-            if flow.is_sampled() && record.is_none() {
+            if flow.is_sampled() && !emitted {
+                emitted = true;
                 let (values, access) = make();
-                record = Some(self.tracer.stamp_state(flow, values, access, location, ordering));
+                // Queued from here, built in place: the record is not moved out first. (A
+                // warning the queue gives calls the logger with the flow borrowed; a
+                // `track_*` call made by the logger then finds no flow, and is counted.)
+                self.sink
+                    .emit(self.tracer.stamp_state(flow, values, access, location, ordering));
             }
         });
-        self.hand_over(record, found)
+        if !found {
+            self.sink.count_no_context();
+        }
+        emitted
     }
 
     #[inline]
@@ -474,11 +492,7 @@ impl<S: ContextStore> ClientCore<S> {
             }
             None => {
                 if !found {
-                    // A load and a store, not an atomic add: this runs on every call made
-                    // outside a flow, and an add costs more than the rest of that path. Calls
-                    // from several threads at once may undercount (a diagnostic counter).
-                    let n = self.sink.no_context.load(Ordering::Relaxed);
-                    self.sink.no_context.store(n.wrapping_add(1), Ordering::Relaxed);
+                    self.sink.count_no_context();
                 }
                 false
             }

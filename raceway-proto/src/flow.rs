@@ -50,7 +50,7 @@ use crate::clock::{Component, VectorClock};
 use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation, Tags};
 use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
 use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
-use crate::record::{Body, FlowInfo, Id, Large, LargeKind, LockSet, Record, RecordBase, StateValues};
+use crate::record::{Body, FlowInfo, Large, LargeKind, LockSet, Record, RecordBase, StateValues};
 use crate::sampling::Sampler;
 use crate::time::{Timestamp, WallClock};
 
@@ -102,7 +102,10 @@ impl Service {
 }
 
 /// One logical thread of execution: its trace, identity, clock and position.
-#[derive(Debug, Clone)]
+///
+/// A clone is the same position, not the same flow: its records get ids of their own
+/// (made from a new seed), so that two clones recording cannot make one id twice.
+#[derive(Debug)]
 pub struct Flow {
     prefix: Arc<str>,
     trace_id: TraceId,
@@ -126,8 +129,34 @@ pub struct Flow {
     /// What this flow's records share, built by the first record (and again when another
     /// client's tracer records in this flow).
     info: Option<Arc<FlowInfo>>,
-    /// `info` and the clock base as the records take them; dropped when either changes.
+    /// `info` and the clock base as the records take them; dropped when either changes,
+    /// and whenever the own counter or the last event moves other than by a record.
     record_base: Option<Arc<RecordBase>>,
+}
+
+impl Clone for Flow {
+    fn clone(&self) -> Self {
+        Flow {
+            prefix: self.prefix.clone(),
+            trace_id: self.trace_id,
+            thread_id: self.thread_id.clone(),
+            clock: self.clock.clone(),
+            own_slot: self.own_slot,
+            own: self.own,
+            span_id: self.span_id,
+            upstream_span_id: self.upstream_span_id,
+            last_event: self.last_event,
+            last_timestamp: self.last_timestamp,
+            tracestate: self.tracestate.clone(),
+            locks: self.locks.clone(),
+            task_id: self.task_id,
+            distributed: self.distributed,
+            sampled: self.sampled,
+            // A seed of its own (see the type's docs).
+            info: None,
+            record_base: None,
+        }
+    }
 }
 
 impl Flow {
@@ -171,14 +200,28 @@ impl Flow {
         r
     }
 
-    /// Moves this flow's own component on by one (an event, or a transfer of causality).
+    /// Moves this flow's own component on by one for an event.
     fn tick(&mut self) -> u64 {
         self.own = self.own.saturating_add(1);
         self.own
     }
 
-    /// What the next record shares with this flow's others, for `service`'s tracer.
-    fn record_base(&mut self, service: &Arc<Service>) -> Arc<RecordBase> {
+    /// Moves this flow's own component on by one for a transfer of causality (no event):
+    /// the next record is not the counter after the last record's, so it takes a new base.
+    fn tick_without_event(&mut self) {
+        self.own = self.own.saturating_add(1);
+        self.record_base = None;
+    }
+
+    /// Sets the event the next one follows (another flow's, or a callee's).
+    fn follow(&mut self, event: EventId) {
+        self.last_event = Some(event);
+        self.record_base = None;
+    }
+
+    /// What the record with own counter `own` (just ticked) shares with this flow's other
+    /// records, for `service`'s tracer, whose `ids` seed a new flow identity.
+    fn record_base(&mut self, service: &Arc<Service>, ids: &dyn IdGenerator, own: u64) -> Arc<RecordBase> {
         if let Some(b) = &self.record_base {
             if Arc::ptr_eq(&b.info.service, service) {
                 return b.clone();
@@ -193,6 +236,7 @@ impl Flow {
                     thread_id: self.thread_id.clone(),
                     span_id: self.span_id,
                     upstream_span_id: self.upstream_span_id,
+                    seed: ids.event_id().as_u128(),
                 });
                 self.info = Some(i.clone());
                 i
@@ -202,6 +246,8 @@ impl Flow {
             info,
             self.clock.clone(),
             u8::try_from(self.own_slot).unwrap_or(u8::MAX),
+            own,
+            self.last_event,
         ));
         self.record_base = Some(base.clone());
         base
@@ -440,14 +486,11 @@ impl Tracer {
         let own = flow.tick();
         let timestamp = self.wall.now().max(flow.last_timestamp);
         flow.last_timestamp = timestamp;
-        let id = self.ids.event_id();
-        let parent = flow.last_event.replace(id);
+        let base = flow.record_base(&self.service, &*self.ids, own);
+        flow.last_event = Some(base.info.event_id(own));
         Record {
-            id: Id::new(id),
-            parent: Id::new(parent.unwrap_or(EventId::from_u128(0))),
-            has_parent: parent.is_some(),
             timestamp,
-            base: flow.record_base(&self.service),
+            base,
             own,
             locks: flow.locks.clone(),
             body,
@@ -469,7 +512,7 @@ impl Tracer {
         let mut child = self.flow(parent.trace_id, parent.span_id);
         child.upstream_span_id = parent.upstream_span_id;
         child.set_clock(parent.clock());
-        child.last_event = Some(spawn.id());
+        child.follow(spawn.id());
         child.last_timestamp = parent.last_timestamp;
         child.tracestate = parent.tracestate.clone();
         child.task_id = Some(task_id);
@@ -485,7 +528,7 @@ impl Tracer {
         parent.update_clock(|c, own| c.merge(&child.clock, own));
         if child.trace_id == parent.trace_id {
             if let Some(last) = child.last_event {
-                parent.last_event = Some(last);
+                parent.follow(last);
             }
         }
         let future_id = child.task_id.unwrap_or_else(|| self.ids.event_id());
@@ -502,7 +545,7 @@ impl Tracer {
     /// Headers for an outgoing call: increments the flow's component and makes a child
     /// span. The callee continues the trace from them.
     pub fn propagate(&self, flow: &mut Flow) -> Propagation {
-        flow.tick();
+        flow.tick_without_event();
         let child = self.ids.span_id();
         if !flow.sampled {
             return Propagation::unsampled(flow.trace_id, child, flow.tracestate.as_deref());
@@ -513,7 +556,7 @@ impl Tracer {
     /// The `raceway-clock` a service answers a propagated call with: this flow's clock
     /// (its component incremented) and last event, so the caller can merge them back.
     pub fn response_clock(&self, flow: &mut Flow) -> ClockHeader {
-        flow.tick();
+        flow.tick_without_event();
         ClockHeader {
             trace_id: flow.trace_id,
             span_id: flow.span_id,
@@ -533,7 +576,7 @@ impl Tracer {
         }
         flow.update_clock(|c, own| c.merge(&response.clock, own));
         if let Some(ev) = response.event_id {
-            flow.last_event = Some(ev);
+            flow.follow(ev);
         }
         true
     }

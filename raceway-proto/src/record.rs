@@ -1,16 +1,21 @@
 //! The compact record the hot path queues, and its wire JSON.
 //!
 //! A `track_*` call does as little as it can on the caller's thread: it takes the flow's
-//! next position (a counter, an id, a timestamp) and queues a [`Record`] of at most 112
+//! next position (its own clock counter and a timestamp) and queues a [`Record`] of 96
 //! bytes that *refers* to everything the event shares with its flow instead of copying it:
 //!
 //! - the flow's identity (trace, `thread_id`, spans, service) through one `Arc` per flow;
+//! - the event's id and its parent's, which are not stored: an event's id is its flow's
+//!   random seed with the flow's own counter mixed in ([`FlowInfo::event_id`]), so its
+//!   parent, the flow's event before it, is the id of the counter before, except for the
+//!   first record of a clock base, whose parent the base holds;
 //! - the vector clock as the flow's shared base plus the flow's own counter: the base is
 //!   rebuilt only when causality moves (fork, join, propagate, merge), so recording costs
 //!   the same with 1 component or 128;
 //! - the lock set through one `Arc` per change of the locks held;
 //! - a state change's variable and values as JSON bytes serialized once, inline when they
-//!   are small (about 27 bytes: `"alice.balance"`, `100`, `90`), on the heap otherwise;
+//!   are small (43 bytes: `"alice.balance"` with two 8-digit values fits), on the heap
+//!   otherwise;
 //! - the call site as the `&'static` [`Location`] of `#[track_caller]`.
 //!
 //! The exporter turns records into the server's JSON ([`Record::write_json`]): what is
@@ -35,12 +40,14 @@ use crate::flow::Service;
 use crate::ids::{uuid_ascii, EventId, SpanId, TraceId};
 use crate::time::Timestamp;
 
+mod plain_json;
+
 /// The tag a state change recorded with a memory ordering carries it in
 /// (`"memory_ordering": "SeqCst"`).
 pub const ORDERING_TAG: &str = "memory_ordering";
 
 /// Bytes of JSON a state change keeps inside its record.
-const INLINE: usize = 27;
+const INLINE: usize = 43;
 
 /// What a flow's events share: its identity and its service. One per flow (rebuilt when a
 /// flow is recorded by another client's tracer), shared by its records.
@@ -51,6 +58,19 @@ pub struct FlowInfo {
     pub(crate) thread_id: Arc<str>,
     pub(crate) span_id: SpanId,
     pub(crate) upstream_span_id: Option<SpanId>,
+    /// Random, in the UUID version 4 layout: the ids of the flow's events are made from it.
+    pub(crate) seed: u128,
+}
+
+impl FlowInfo {
+    /// The id of this flow's event whose own counter is `own`: the seed with `own` mixed
+    /// into the low 62 bits (multiplying by an odd number is a bijection modulo 2^62, so
+    /// two events of a flow never share an id), the UUID version and variant bits kept.
+    pub(crate) fn event_id(&self, own: u64) -> EventId {
+        const LOW_62: u64 = (1 << 62) - 1;
+        let mixed = own.wrapping_mul(0x9e37_79b9_7f4a_7c15) & LOW_62;
+        EventId::from_u128(self.seed ^ u128::from(mixed))
+    }
 }
 
 /// What a flow's records share until its clock base or identity changes: one `Arc` per
@@ -64,10 +84,21 @@ pub struct RecordBase {
     pub(crate) own_slot: u8,
     /// The sum of the base's counters other than the own slot's (see [`Record::order`]).
     pub(crate) others: u64,
+    /// The own counter of the first record made with this base, and that record's parent
+    /// (the flow's last event when the base was made). Every later record of the base has
+    /// the counter after the one before it, and that one as its parent.
+    pub(crate) first_own: u64,
+    pub(crate) first_parent: Option<EventId>,
 }
 
 impl RecordBase {
-    pub(crate) fn new(info: Arc<FlowInfo>, clock: Arc<VectorClock>, own_slot: u8) -> Self {
+    pub(crate) fn new(
+        info: Arc<FlowInfo>,
+        clock: Arc<VectorClock>,
+        own_slot: u8,
+        first_own: u64,
+        first_parent: Option<EventId>,
+    ) -> Self {
         let others = clock
             .entries()
             .iter()
@@ -79,6 +110,8 @@ impl RecordBase {
             clock,
             own_slot,
             others,
+            first_own,
+            first_parent,
         }
     }
 }
@@ -86,26 +119,8 @@ impl RecordBase {
 /// The locks a flow holds, shared by its records until it takes or releases one.
 pub(crate) type LockSet = Arc<Vec<Arc<str>>>;
 
-/// A UUID stored as two words, so that a record is 8-byte aligned (a `u128` is 16).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Id([u64; 2]);
-
-impl Id {
-    pub(crate) fn new(id: EventId) -> Self {
-        let v = id.as_u128();
-        Id([(v >> 64) as u64, v as u64])
-    }
-    pub(crate) fn get(self) -> EventId {
-        EventId::from_u128((u128::from(self.0[0]) << 64) | u128::from(self.0[1]))
-    }
-}
-
 /// One recorded event, as queued for export. See the module docs.
 pub struct Record {
-    pub(crate) id: Id,
-    /// Meaningful when `has_parent` (an `Option<Id>` would take 8 more bytes).
-    pub(crate) parent: Id,
-    pub(crate) has_parent: bool,
     pub(crate) timestamp: Timestamp,
     pub(crate) base: Arc<RecordBase>,
     /// The flow's own counter: the clock base's value at its own slot.
@@ -163,7 +178,7 @@ impl crate::export::Queued for Record {
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Record")
-            .field("id", &self.id.get())
+            .field("id", &self.id())
             .field("thread_id", &&*self.base.info.thread_id)
             .field("kind", &self.kind_name())
             .finish_non_exhaustive()
@@ -216,6 +231,30 @@ impl Spill {
         self.heap.extend_from_slice(bytes);
     }
 
+    /// Appends `v` in decimal, after a `-` when `negative`: in place when it fits inline
+    /// (a copy of a few bytes of unknown length is a call to `memcpy`).
+    fn push_decimal(&mut self, v: u64, negative: bool) {
+        let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+        let n = digits + usize::from(negative);
+        if self.heap.is_empty() && self.len + n <= INLINE {
+            let start = self.len;
+            if negative {
+                self.inline[start] = b'-';
+            }
+            let mut v = v;
+            for slot in self.inline[start + n - digits..start + n].iter_mut().rev() {
+                *slot = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            self.len += n;
+        } else {
+            if negative {
+                self.push(b"-");
+            }
+            self.push(decimal(v, &mut [0; 20]));
+        }
+    }
+
     fn truncate(&mut self, n: usize) {
         if self.heap.is_empty() {
             self.len = self.len.min(n);
@@ -244,6 +283,10 @@ impl std::io::Write for Spill {
 /// does.
 fn put_json<T: Serialize + ?Sized>(buf: &mut Spill, v: &T) {
     let mark = buf.len();
+    if v.serialize(plain_json::Plain(buf)).is_ok() {
+        return;
+    }
+    buf.truncate(mark);
     #[cfg(feature = "std")]
     let result = serde_json::to_writer(&mut *buf, v);
     #[cfg(not(feature = "std"))]
@@ -268,7 +311,7 @@ impl StateValues {
             len: 0,
             heap: Vec::new(),
         };
-        if variable.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        if plain_json::is_plain_str(variable) {
             // Nothing to escape (serde_json escapes only these): the name as it is.
             buf.push(b"\"");
             buf.push(variable.as_bytes());
@@ -321,11 +364,11 @@ impl Record {
     ) -> Body {
         values.finish();
         if values.buf.heap.is_empty() {
-            // Inline: every end is at most INLINE (27), so it fits a byte.
             Body::State {
                 location,
                 access,
                 ordering,
+                // Inline: every end is at most INLINE (43), so it fits a byte.
                 ends: [values.var_end as u8, values.old_end as u8, values.buf.len as u8],
                 inline: values.buf.inline,
             }
@@ -348,7 +391,7 @@ impl Record {
 
     /// The event's id.
     pub fn id(&self) -> EventId {
-        self.id.get()
+        self.base.info.event_id(self.own)
     }
 
     /// A key that sorts this record after every record that happened before it: its
@@ -364,7 +407,11 @@ impl Record {
 
     /// The event before it in its flow (or what caused the flow), if any.
     pub fn parent(&self) -> Option<EventId> {
-        self.has_parent.then(|| self.parent.get())
+        if self.own == self.base.first_own {
+            self.base.first_parent
+        } else {
+            Some(self.base.info.event_id(self.own.wrapping_sub(1)))
+        }
     }
 
     /// The wire name of the event's kind (`StateChange`, ...).
@@ -476,7 +523,7 @@ impl Record {
         let info = &self.base.info;
         let service = &info.service;
         Event {
-            id: self.id.get(),
+            id: self.id(),
             trace_id: info.trace_id,
             parent_id: self.parent(),
             timestamp: self.timestamp,
@@ -504,9 +551,6 @@ impl Record {
     /// This record with its kind replaced (the encoder's cut-down form).
     pub(crate) fn with_kind(&self, kind: EventKind) -> Record {
         Record {
-            id: self.id,
-            parent: self.parent,
-            has_parent: self.has_parent,
             timestamp: self.timestamp,
             base: self.base.clone(),
             own: self.own,
@@ -527,7 +571,7 @@ impl Record {
         scratch: &mut RecordScratch,
     ) -> Result<(), serde_json::Error> {
         out.extend_from_slice(b"{\"id\":\"");
-        out.extend_from_slice(&uuid_ascii(self.id.get().as_u128()));
+        out.extend_from_slice(&uuid_ascii(self.id().as_u128()));
         out.extend_from_slice(b"\",\"trace_id\":\"");
         out.extend_from_slice(&uuid_ascii(self.base.info.trace_id.as_u128()));
         match self.parent() {
@@ -614,9 +658,8 @@ enum Site<'a> {
     Text(&'a str),
 }
 
-/// Appends `v` in decimal.
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
+/// `v` in decimal, written at the end of `buf`.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -626,7 +669,12 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    &buf[i..]
+}
+
+/// Appends `v` in decimal.
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(decimal(v, &mut [0; 20]));
 }
 
 /// Bytes split where a per-event value goes.
@@ -776,9 +824,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_is_at_most_112_bytes() {
+    fn a_record_is_at_most_96_bytes() {
         assert!(
-            core::mem::size_of::<Record>() <= 112,
+            core::mem::size_of::<Record>() <= 96,
             "{}",
             core::mem::size_of::<Record>()
         );

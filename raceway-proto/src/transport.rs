@@ -277,14 +277,18 @@ mod tests {
     use super::*;
     use ureq::unversioned::resolver::Resolver;
 
-    fn resolve(r: &CachingResolver, uri: &str) -> Vec<std::net::SocketAddr> {
+    fn resolve(r: &CachingResolver, uri: &str) -> Vec<core::net::SocketAddr> {
         let uri: http::Uri = uri.parse().unwrap();
         let config = ureq::config::Config::default();
         let timeout = ureq::unversioned::transport::NextTimeout {
             after: ureq::unversioned::transport::time::Duration::from_secs(5),
             ..Default::default()
         };
-        r.resolve(&uri, &config, timeout).unwrap().iter().copied().collect()
+        r.resolve(&uri, &config, timeout)
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
     }
 
     #[test]
@@ -297,7 +301,10 @@ mod tests {
         }
         assert_eq!(r.lookups.load(Ordering::Relaxed), 1);
         // another authority is looked up (and replaces the kept answer)
-        assert_eq!(resolve(&r, "http://127.0.0.1:10/"), vec!["127.0.0.1:10".parse().unwrap()]);
+        assert_eq!(
+            resolve(&r, "http://127.0.0.1:10/"),
+            vec!["127.0.0.1:10".parse().unwrap()]
+        );
         assert_eq!(r.lookups.load(Ordering::Relaxed), 2);
         // an answer older than the TTL is looked up again
         if let Some(old) = Instant::now().checked_sub(RESOLVED_TTL) {

@@ -3,7 +3,7 @@
 //!
 //! Each flow pushes into one of [`SHARDS`] shards (a `Mutex` around a `VecDeque`, on a
 //! cache line of its own), chosen by the flow, so threads recording different flows do not
-//! pass one lock's cache line back and forth: a push is an uncontended lock, a move of 112
+//! pass one lock's cache line back and forth: a push is an uncontended lock, a move of 96
 //! bytes and an unlock. A flow's records stay in order in their shard. The length bound is
 //! kept in a shared counter that each shard adds to once every 32 pushes, so the queue holds
 //! at most `capacity` plus `31 × (SHARDS - 1)` items.

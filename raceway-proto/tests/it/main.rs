@@ -25,5 +25,6 @@ mod headers_proptest;
 mod headers_vectors;
 mod headers_w3c;
 mod races;
+mod record_ids;
 mod record_wire;
 mod secrets_env;
