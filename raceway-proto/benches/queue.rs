@@ -116,7 +116,7 @@ fn queues(c: &mut Criterion) {
                                     barrier.wait();
                                     let start = Instant::now();
                                     for i in 0..n {
-                                        let mut item = [i; 15];
+                                        let mut item = [i; 12];
                                         item[0] = t as u64;
                                         q.push(black_box(Item(item)));
                                     }
