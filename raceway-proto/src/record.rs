@@ -627,10 +627,15 @@ impl Record {
         match st.location {
             Site::Text(t) => crate::encode::write_json(out, t)?,
             Site::Static(file, line) => {
-                // `"file:line"`: the file escaped by serde_json, its closing quote replaced
-                // by the line.
-                crate::encode::write_json(out, file)?;
-                out.pop();
+                // `"file:line"`: the file (escaped by serde_json if it needs it), then the
+                // line inside the quotes.
+                if plain_json::is_plain_str(file) {
+                    out.push(b'"');
+                    out.extend_from_slice(file.as_bytes());
+                } else {
+                    crate::encode::write_json(out, file)?;
+                    out.pop();
+                }
                 out.push(b':');
                 push_u64(out, u64::from(line));
                 out.push(b'"');
@@ -700,11 +705,14 @@ pub struct RecordScratch {
     clocks: Vec<(Arc<VectorClock>, u8, Split)>,
     next_info: usize,
     next_clock: usize,
+    /// The entry each cache gave last: looked at first (a flow's records come in runs).
+    last_info: usize,
+    last_clock: usize,
 }
 
 fn cached<'a, K, F>(
     entries: &'a mut Vec<(Arc<K>, F, Split)>,
-    next: &mut usize,
+    (next, last): (&mut usize, &mut usize),
     key: &Arc<K>,
     extra: F,
     build: impl FnOnce() -> Result<Split, serde_json::Error>,
@@ -712,10 +720,12 @@ fn cached<'a, K, F>(
 where
     F: PartialEq + Copy,
 {
-    if let Some(i) = entries
-        .iter()
-        .position(|(k, e, _)| Arc::ptr_eq(k, key) && *e == extra)
-    {
+    let hit = |(k, e, _): &(Arc<K>, F, Split)| Arc::ptr_eq(k, key) && *e == extra;
+    if entries.get(*last).is_some_and(hit) {
+        return Ok(&entries[*last].2);
+    }
+    if let Some(i) = entries.iter().position(hit) {
+        *last = i;
         return Ok(&entries[i].2);
     }
     let split = build()?;
@@ -728,6 +738,7 @@ where
         entries[i] = (key.clone(), extra, split);
         i
     };
+    *last = i;
     Ok(&entries[i].2)
 }
 
@@ -756,7 +767,7 @@ impl RecordScratch {
         info: &Arc<FlowInfo>,
         ordering: Option<MemoryOrdering>,
     ) -> Result<&Split, serde_json::Error> {
-        cached(&mut self.infos, &mut self.next_info, info, ordering, || {
+        cached(&mut self.infos, (&mut self.next_info, &mut self.last_info), info, ordering, || {
             let s = &info.service;
             let mut bytes = Vec::with_capacity(256);
             bytes.extend_from_slice(b",\"metadata\":{\"thread_id\":");
@@ -792,7 +803,7 @@ impl RecordScratch {
     }
 
     fn clock(&mut self, base: &Arc<VectorClock>, own_slot: u8) -> Result<&Split, serde_json::Error> {
-        cached(&mut self.clocks, &mut self.next_clock, base, own_slot, || {
+        cached(&mut self.clocks, (&mut self.next_clock, &mut self.last_clock), base, own_slot, || {
             let mut bytes = Vec::with_capacity(16 + 40 * base.len());
             bytes.extend_from_slice(b",\"causality_vector\":[");
             let mut split = None;
