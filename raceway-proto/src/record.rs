@@ -767,66 +767,78 @@ impl RecordScratch {
         info: &Arc<FlowInfo>,
         ordering: Option<MemoryOrdering>,
     ) -> Result<&Split, serde_json::Error> {
-        cached(&mut self.infos, (&mut self.next_info, &mut self.last_info), info, ordering, || {
-            let s = &info.service;
-            let mut bytes = Vec::with_capacity(256);
-            bytes.extend_from_slice(b",\"metadata\":{\"thread_id\":");
-            crate::encode::write_json(&mut bytes, &*info.thread_id)?;
-            bytes.extend_from_slice(b",\"process_id\":");
-            push_u64(&mut bytes, u64::from(s.process_id));
-            bytes.extend_from_slice(b",\"service_name\":");
-            crate::encode::write_json(&mut bytes, &*s.name)?;
-            bytes.extend_from_slice(b",\"environment\":");
-            crate::encode::write_json(&mut bytes, &*s.environment)?;
-            bytes.extend_from_slice(b",\"tags\":");
-            match ordering {
-                None => crate::encode::write_json(&mut bytes, &*s.tags)?,
-                Some(o) => {
-                    let mut tags = Tags::clone(&s.tags);
-                    tags.insert(ORDERING_TAG.into(), String::from(o.as_str()));
-                    crate::encode::write_json(&mut bytes, &tags)?;
+        cached(
+            &mut self.infos,
+            (&mut self.next_info, &mut self.last_info),
+            info,
+            ordering,
+            || {
+                let s = &info.service;
+                let mut bytes = Vec::with_capacity(256);
+                bytes.extend_from_slice(b",\"metadata\":{\"thread_id\":");
+                crate::encode::write_json(&mut bytes, &*info.thread_id)?;
+                bytes.extend_from_slice(b",\"process_id\":");
+                push_u64(&mut bytes, u64::from(s.process_id));
+                bytes.extend_from_slice(b",\"service_name\":");
+                crate::encode::write_json(&mut bytes, &*s.name)?;
+                bytes.extend_from_slice(b",\"environment\":");
+                crate::encode::write_json(&mut bytes, &*s.environment)?;
+                bytes.extend_from_slice(b",\"tags\":");
+                match ordering {
+                    None => crate::encode::write_json(&mut bytes, &*s.tags)?,
+                    Some(o) => {
+                        let mut tags = Tags::clone(&s.tags);
+                        tags.insert(ORDERING_TAG.into(), String::from(o.as_str()));
+                        crate::encode::write_json(&mut bytes, &tags)?;
+                    }
                 }
-            }
-            bytes.extend_from_slice(b",\"duration_ns\":");
-            let split = bytes.len();
-            bytes.extend_from_slice(b",\"instance_id\":");
-            crate::encode::write_json(&mut bytes, &*s.instance)?;
-            bytes.extend_from_slice(b",\"distributed_span_id\":");
-            crate::encode::write_json(&mut bytes, &info.span_id)?;
-            if let Some(up) = info.upstream_span_id {
-                bytes.extend_from_slice(b",\"upstream_span_id\":");
-                crate::encode::write_json(&mut bytes, &up)?;
-            }
-            bytes.push(b'}');
-            Ok(Split { bytes, split })
-        })
+                bytes.extend_from_slice(b",\"duration_ns\":");
+                let split = bytes.len();
+                bytes.extend_from_slice(b",\"instance_id\":");
+                crate::encode::write_json(&mut bytes, &*s.instance)?;
+                bytes.extend_from_slice(b",\"distributed_span_id\":");
+                crate::encode::write_json(&mut bytes, &info.span_id)?;
+                if let Some(up) = info.upstream_span_id {
+                    bytes.extend_from_slice(b",\"upstream_span_id\":");
+                    crate::encode::write_json(&mut bytes, &up)?;
+                }
+                bytes.push(b'}');
+                Ok(Split { bytes, split })
+            },
+        )
     }
 
     fn clock(&mut self, base: &Arc<VectorClock>, own_slot: u8) -> Result<&Split, serde_json::Error> {
-        cached(&mut self.clocks, (&mut self.next_clock, &mut self.last_clock), base, own_slot, || {
-            let mut bytes = Vec::with_capacity(16 + 40 * base.len());
-            bytes.extend_from_slice(b",\"causality_vector\":[");
-            let mut split = None;
-            for (i, (k, v)) in base.entries().iter().enumerate() {
-                if i > 0 {
+        cached(
+            &mut self.clocks,
+            (&mut self.next_clock, &mut self.last_clock),
+            base,
+            own_slot,
+            || {
+                let mut bytes = Vec::with_capacity(16 + 40 * base.len());
+                bytes.extend_from_slice(b",\"causality_vector\":[");
+                let mut split = None;
+                for (i, (k, v)) in base.entries().iter().enumerate() {
+                    if i > 0 {
+                        bytes.push(b',');
+                    }
+                    bytes.push(b'[');
+                    crate::encode::write_json(&mut bytes, &**k)?;
                     bytes.push(b',');
-                }
-                bytes.push(b'[');
-                crate::encode::write_json(&mut bytes, &**k)?;
-                bytes.push(b',');
-                if i == usize::from(own_slot) {
-                    split = Some(bytes.len());
-                } else {
-                    push_u64(&mut bytes, *v);
+                    if i == usize::from(own_slot) {
+                        split = Some(bytes.len());
+                    } else {
+                        push_u64(&mut bytes, *v);
+                    }
+                    bytes.push(b']');
                 }
                 bytes.push(b']');
-            }
-            bytes.push(b']');
-            // Every record's base holds its own slot (the tracer makes them so); were one
-            // not to, the clock is written as the base has it.
-            let split = split.unwrap_or(bytes.len());
-            Ok(Split { bytes, split })
-        })
+                // Every record's base holds its own slot (the tracer makes them so); were one
+                // not to, the clock is written as the base has it.
+                let split = split.unwrap_or(bytes.len());
+                Ok(Split { bytes, split })
+            },
+        )
     }
 }
 
