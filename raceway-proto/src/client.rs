@@ -379,6 +379,19 @@ impl<S> core::fmt::Debug for ClientCore<S> {
 }
 
 impl<S: ContextStore> ClientCore<S> {
+    /// [`AdapterApi::with_flow`] when the store has no current flow: in a `tracing` span
+    /// that carries one (see `tracing_layer`), or in a root flow the store makes for this
+    /// execution context, where it does that (a thread).
+    #[cold]
+    #[inline(never)]
+    fn with_flow_elsewhere(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
+        #[cfg(feature = "tracing")]
+        if crate::tracing_layer::with_entered_flow(&self.sink, f) {
+            return true;
+        }
+        self.store.install_root(&mut || self.tracer.new_trace()) && self.store.with_flow(f)
+    }
+
     /// A core for `config`, finding flows in `store`.
     pub fn new(config: Config, store: S) -> Self {
         let instance = config.resolved_instance_id();
@@ -436,7 +449,7 @@ impl<S: ContextStore> ClientCore<S> {
             return;
         }
         let mut access_type = Some(access_type);
-        self.record_state(core::panic::Location::caller(), None, &mut || {
+        self.record_state(core::panic::Location::caller(), None, variable, |values| {
             let access = access_type
                 .take()
                 .and_then(IntoAccessType::into_access_type)
@@ -444,23 +457,24 @@ impl<S: ContextStore> ClientCore<S> {
                     self.sink.invalid_access.fetch_add(1, Ordering::Relaxed);
                     AccessType::Write
                 });
-            let mut values = StateValues::for_variable(variable);
             if let Some(old) = &old_value {
                 values.old_value(old);
             }
             values.new_value(&new_value);
-            (values, access)
+            access
         });
     }
 
-    /// Records the state change `make` serializes in the current flow, serializing it only
-    /// when the flow is recorded (sampled).
+    /// Records a state change of `variable` in the current flow, whose values `make`
+    /// serializes (in place) and whose access it returns, only when the flow is recorded
+    /// (sampled).
     #[inline]
     pub(crate) fn record_state(
         &self,
         location: &'static core::panic::Location<'static>,
         ordering: Option<MemoryOrdering>,
-        make: &mut dyn FnMut() -> (StateValues, AccessType),
+        variable: &str,
+        mut make: impl FnMut(&mut StateValues) -> AccessType,
     ) -> bool {
         if !self.config.enabled {
             return false;
@@ -469,7 +483,8 @@ impl<S: ContextStore> ClientCore<S> {
         let found = self.with_flow(&mut |flow| {
             if flow.is_sampled() && !emitted {
                 emitted = true;
-                let (values, access) = make();
+                let mut values = StateValues::for_variable(variable);
+                let access = make(&mut values);
                 // Queued from here, built in place: the record is not moved out first. (A
                 // warning the queue gives calls the logger with the flow borrowed; a
                 // `track_*` call made by the logger then finds no flow, and is counted.)
@@ -853,15 +868,7 @@ pub trait AdapterApi<S> {
 impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
     #[inline]
     fn with_flow(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
-        if self.store.with_flow(f) {
-            return true;
-        }
-        // A `tracing` span entered here carrying a flow (see `tracing_layer`).
-        #[cfg(feature = "tracing")]
-        if crate::tracing_layer::with_entered_flow(&self.sink, f) {
-            return true;
-        }
-        self.store.install_root(&mut || self.tracer.new_trace()) && self.store.with_flow(f)
+        self.store.with_flow(f) || self.with_flow_elsewhere(f)
     }
 
     fn tracer(&self) -> &Tracer {

@@ -101,15 +101,16 @@ pub const CHANNEL_SEND_EVENT: &str = "channel_send";
 /// `Deref`, by everything that dereferences to a tracker (every adapter's
 /// `RacewayClient`, `Arc<RacewayClient>`, `&RacewayClient`).
 pub trait Tracker {
-    /// Records a `StateChange` in the current flow. `values` serializes the variable's
-    /// name and its old and new values, and is called only when the event is recorded;
-    /// `ordering`, when given, goes in the [`ORDERING_TAG`] tag.
+    /// Records a `StateChange` of `variable` in the current flow. `values` serializes the
+    /// old and new values into the event (in place), and is called only when the event is
+    /// recorded; `ordering`, when given, goes in the [`ORDERING_TAG`] tag.
     fn state_change(
         &self,
         access: AccessType,
         ordering: Option<MemoryOrdering>,
         location: &'static core::panic::Location<'static>,
-        values: &mut dyn FnMut() -> StateValues,
+        variable: &str,
+        values: &mut dyn FnMut(&mut StateValues),
     );
 
     /// Marks a send on `channel` in the current flow (a `Custom` event
@@ -131,9 +132,13 @@ impl<S: ContextStore> Tracker for ClientCore<S> {
         access: AccessType,
         ordering: Option<MemoryOrdering>,
         location: &'static core::panic::Location<'static>,
-        values: &mut dyn FnMut() -> StateValues,
+        variable: &str,
+        values: &mut dyn FnMut(&mut StateValues),
     ) {
-        self.record_state(location, ordering, &mut || (values(), access));
+        self.record_state(location, ordering, variable, |v| {
+            values(v);
+            access
+        });
     }
 
     fn send_point(&self, channel: &str, location: SourceLocation) -> Option<FlowEnd> {
@@ -171,9 +176,10 @@ where
         access: AccessType,
         ordering: Option<MemoryOrdering>,
         location: &'static core::panic::Location<'static>,
-        values: &mut dyn FnMut() -> StateValues,
+        variable: &str,
+        values: &mut dyn FnMut(&mut StateValues),
     ) {
-        (**self).state_change(access, ordering, location, values);
+        (**self).state_change(access, ordering, location, variable, values);
     }
 
     #[inline]
@@ -376,12 +382,11 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
         let out = f(&mut guard);
         let mut before = Some(before);
         self.client
-            .state_change(AccessType::Write, None, location, &mut || {
-                let mut v = before
-                    .take()
-                    .unwrap_or_else(|| StateValues::for_variable(&self.name));
-                M::new_value(&guard, &mut v);
-                v
+            .state_change(AccessType::Write, None, location, &self.name, &mut |v| {
+                if let Some(b) = before.take() {
+                    *v = b;
+                }
+                M::new_value(&guard, v);
             });
         out
     }
@@ -403,11 +408,8 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
         location: &'static core::panic::Location<'static>,
         values: &mut dyn FnMut(&mut StateValues),
     ) {
-        self.client.state_change(access, None, location, &mut || {
-            let mut v = StateValues::for_variable(&self.name);
-            values(&mut v);
-            v
-        });
+        self.client
+            .state_change(access, None, location, &self.name, values);
     }
 }
 
@@ -434,13 +436,11 @@ fn atomic_access<C: Tracker, V: Serialize>(
     old: Option<V>,
     new: V,
 ) {
-    client.state_change(access, Some(order.into()), location, &mut || {
-        let mut v = StateValues::for_variable(name);
+    client.state_change(access, Some(order.into()), location, name, &mut |v| {
         if let Some(old) = &old {
             v.old_value(old);
         }
         v.new_value(&new);
-        v
     });
 }
 
