@@ -23,16 +23,23 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use raceway_proto::export::{Pipe, Queued};
 
-/// A record-sized item: 15 words, the first naming its "flow" (the pushing thread).
+/// A record-sized item: 12 words, the first naming its "flow" (the pushing thread).
 #[derive(Clone, Copy)]
 struct Item([u64; 12]);
 
 impl Queued for Item {
-    fn shard(&self) -> usize {
+    type Link = ();
+    type Last = ();
+    type Taken = Item;
+    fn shard(&self, _: &()) -> usize {
         self.0[0] as usize
     }
-    fn order(&self) -> (u64, u64) {
-        (self.0[1], 0)
+    fn link(&mut self, _: &(), _: &mut ()) {}
+    fn take(self, _: &mut ()) -> Option<Item> {
+        Some(self)
+    }
+    fn order(taken: &Item) -> (u64, u64) {
+        (taken.0[1], 0)
     }
 }
 const CAPACITY: usize = 65_536;
@@ -44,7 +51,7 @@ trait Queue: Send + Sync {
 
 impl Queue for Pipe<Item> {
     fn push(&self, item: Item) {
-        let _ = Pipe::push(self, item);
+        let _ = Pipe::push(self, item, &());
     }
     fn drain(&self, out: &mut Vec<Item>) {
         Pipe::drain(self, usize::MAX, out);

@@ -28,7 +28,7 @@ use crate::event::{AccessType, EventKind, MemoryOrdering, SourceLocation};
 use crate::export::{ExportStats, Pipe, PushOutcome};
 use crate::flow::{to_json_value, Flow, FlowEnd, Service, Tracer};
 use crate::headers::{self, ClockHeader, RemoteContext};
-use crate::record::{Record, StateValues};
+use crate::record::{Pending, Record, RecordBase, StateValues};
 use crate::system::{FastIds, SystemClock};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,7 +140,7 @@ impl core::fmt::Debug for SharedAnalyzer {
 /// Where events go: the export queue and/or the local analyser. Shared with the adapter's
 /// background exporter.
 pub struct Sink {
-    queue: Option<Pipe<Record>>,
+    queue: Option<Pipe<Pending>>,
     analyzer: Option<SharedAnalyzer>,
     wake: OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// True while the exporter sleeps: only then does a full batch wake it (a wake is a
@@ -216,14 +216,24 @@ impl Sink {
 
     /// Hands one event to the analyser and the queue.
     pub fn emit(&self, record: Record) {
+        let (pending, base) = record.into_pending();
+        self.emit_pending(pending, &base);
+    }
+
+    /// [`Sink::emit`] for a record made without its base, which is handed beside it (the
+    /// hot path: the queue takes a reference count only when the base changes).
+    #[inline]
+    pub(crate) fn emit_pending(&self, mut pending: Pending, base: &Arc<RecordBase>) {
         if let Some(a) = &self.analyzer {
-            lock(&a.0).observe(&record.to_event());
+            let whole = pending.whole(base.clone());
+            lock(&a.0).observe(&whole.to_event());
+            pending = whole.into_pending().0;
         }
         match &self.queue {
             None => {
                 self.recorded.fetch_add(1, Ordering::Relaxed);
             }
-            Some(q) => match q.push(record) {
+            Some(q) => match q.push(pending, base) {
                 PushOutcome::Accepted { wake: true } => {
                     if self.exporter_idle.load(Ordering::Acquire)
                         && !self.batch_wake_sent.swap(true, Ordering::AcqRel)
@@ -488,8 +498,10 @@ impl<S: ContextStore> ClientCore<S> {
                 // Queued from here, built in place: the record is not moved out first. (A
                 // warning the queue gives calls the logger with the flow borrowed; a
                 // `track_*` call made by the logger then finds no flow, and is counted.)
-                self.sink
-                    .emit(self.tracer.stamp_state(flow, values, access, location, ordering));
+                let (pending, base) = self
+                    .tracer
+                    .stamp_pending_state(flow, values, access, location, ordering);
+                self.sink.emit_pending(pending, base);
             }
         });
         if !found {

@@ -50,7 +50,7 @@ use crate::clock::{Component, VectorClock};
 use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation, Tags};
 use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
 use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
-use crate::record::{Body, FlowInfo, Large, LargeKind, LockSet, Record, RecordBase, StateValues};
+use crate::record::{Body, FlowInfo, Large, LargeKind, LockSet, Pending, Record, RecordBase, StateValues};
 use crate::sampling::Sampler;
 use crate::time::{Timestamp, WallClock};
 
@@ -220,13 +220,30 @@ impl Flow {
     }
 
     /// What the record with own counter `own` (just ticked) shares with this flow's other
-    /// records, for `service`'s tracer, whose `ids` seed a new flow identity.
-    fn record_base(&mut self, service: &Arc<Service>, ids: &dyn IdGenerator, own: u64) -> Arc<RecordBase> {
-        if let Some(b) = &self.record_base {
-            if Arc::ptr_eq(&b.info.service, service) {
-                return b.clone();
-            }
-        }
+    /// records, for `service`'s tracer, whose `ids` seed a new flow identity; that record
+    /// becomes the flow's last event.
+    #[inline]
+    fn next_record_base(
+        &mut self,
+        service: &Arc<Service>,
+        ids: &dyn IdGenerator,
+        own: u64,
+    ) -> &Arc<RecordBase> {
+        let base = match self.record_base.take() {
+            Some(b) if Arc::ptr_eq(&b.info.service, service) => b,
+            _ => self.new_record_base(service, ids, own),
+        };
+        self.last_event = Some(base.info.event_id(own));
+        self.record_base.insert(base)
+    }
+
+    #[cold]
+    fn new_record_base(
+        &mut self,
+        service: &Arc<Service>,
+        ids: &dyn IdGenerator,
+        own: u64,
+    ) -> Arc<RecordBase> {
         let info = match &self.info {
             Some(i) if Arc::ptr_eq(&i.service, service) => i.clone(),
             _ => {
@@ -242,16 +259,15 @@ impl Flow {
                 i
             }
         };
-        let base = Arc::new(RecordBase::new(
+        Arc::new(RecordBase::new(
             info,
             self.clock.clone(),
             u8::try_from(self.own_slot).unwrap_or(u8::MAX),
             own,
             self.last_event,
-        ));
-        self.record_base = Some(base.clone());
-        base
+        ))
     }
+
     /// The flow's span id.
     pub fn span_id(&self) -> SpanId {
         self.span_id
@@ -479,22 +495,46 @@ impl Tracer {
         location: &'static core::panic::Location<'static>,
         ordering: Option<MemoryOrdering>,
     ) -> Record {
-        self.stamp_body(flow, Record::state_body(values, access, location, ordering))
+        let (pending, base) = self.stamp_pending_state(flow, values, access, location, ordering);
+        let base = base.clone();
+        pending.whole(base)
     }
 
-    fn stamp_body(&self, flow: &mut Flow, body: Body) -> Record {
+    /// [`Tracer::stamp_state`] for the export queue: the record without its base, and the
+    /// base (the flow's, by reference: no reference count is taken here).
+    #[inline]
+    pub(crate) fn stamp_pending_state<'f>(
+        &self,
+        flow: &'f mut Flow,
+        values: StateValues,
+        access: AccessType,
+        location: &'static core::panic::Location<'static>,
+        ordering: Option<MemoryOrdering>,
+    ) -> (Pending, &'f Arc<RecordBase>) {
+        self.stamp_pending(flow, Record::state_body(values, access, location, ordering))
+    }
+
+    #[inline]
+    fn stamp_pending<'f>(&self, flow: &'f mut Flow, body: Body) -> (Pending, &'f Arc<RecordBase>) {
         let own = flow.tick();
         let timestamp = self.wall.now().max(flow.last_timestamp);
         flow.last_timestamp = timestamp;
-        let base = flow.record_base(&self.service, &*self.ids, own);
-        flow.last_event = Some(base.info.event_id(own));
-        Record {
+        let locks = flow.locks.clone();
+        let base = flow.next_record_base(&self.service, &*self.ids, own);
+        let record = Record {
             timestamp,
-            base,
+            base: None,
             own,
-            locks: flow.locks.clone(),
+            locks,
             body,
-        }
+        };
+        (record, base)
+    }
+
+    fn stamp_body(&self, flow: &mut Flow, body: Body) -> Record {
+        let (pending, base) = self.stamp_pending(flow, body);
+        let base = base.clone();
+        pending.whole(base)
     }
 
     /// Forks a child flow (a spawned task or thread). Returns the child and the parent's

@@ -4,7 +4,9 @@
 //! Each flow pushes into one of [`SHARDS`] shards (a `Mutex` around a `VecDeque`, on a
 //! cache line of its own), chosen by the flow, so threads recording different flows do not
 //! pass one lock's cache line back and forth: a push is an uncontended lock, a move of 96
-//! bytes and an unlock. A flow's records stay in order in their shard. The length bound is
+//! bytes and an unlock. A flow's records stay in order in their shard. A record whose
+//! clock base is the one of the record pushed before it in the shard leaves it out, so the
+//! recording thread takes no reference count on it (see [`Queued`]). The length bound is
 //! kept in a shared counter that each shard adds to once every 32 pushes, so the queue holds
 //! at most `capacity` plus `31 × (SHARDS - 1)` items.
 //!
@@ -15,8 +17,9 @@
 //! total order in which every record comes after those that happened before it; what does
 //! not fit in the exporter's room waits, in that order, ahead of later pushes.
 //!
-//! The buffers grow as the queue fills and keep their memory once grown, so a steady stream
-//! allocates nothing. `benches/queue.rs` compares this queue with std's lock-free channels.
+//! The exporter completes the records it takes, in push order within each shard, outside
+//! the shards' locks. The buffers grow as the queue fills and keep their memory once
+//! grown, so a steady stream allocates nothing. `benches/queue.rs` compares this queue with std's lock-free channels.
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::collections::VecDeque;
@@ -31,45 +34,83 @@ pub const SHARDS: usize = 8;
 /// Pushes a shard makes before it adds them to the shared length.
 const REPORT_EVERY: usize = 32;
 
-/// What the queue needs of an item: which shard it goes to, and where it sorts.
-pub trait Queued {
+/// What the queue needs of an item: which shard it goes to, what it may leave to the item
+/// pushed before it in that shard, and the item as the exporter takes it.
+///
+/// A record's clock base is what consecutive records of a flow share: the queue keeps, per
+/// shard, the base of the record pushed last, and a record with the same base leaves it
+/// out (no reference count taken on the recording thread, whose count the exporter's
+/// thread would then drop: a cache line passed between the two cores for every record).
+/// The exporter fills it back in from the record before, in push order, when it takes the
+/// shard's records.
+pub trait Queued: Sized {
+    /// What the pusher hands over beside the item, by reference (a record's base).
+    type Link;
+    /// What a shard keeps of its last item, on the pushing side and on the exporter's.
+    type Last: Default;
+    /// The item as the exporter takes it.
+    type Taken;
     /// A number naming the item's flow: items of one flow go to one shard, in order.
-    fn shard(&self) -> usize;
-    /// A key that sorts an item after every item that happened before it.
-    fn order(&self) -> (u64, u64);
+    fn shard(&self, link: &Self::Link) -> usize;
+    /// Called under the shard's lock when the item is accepted: `last` is what the shard
+    /// kept of the item pushed into it before.
+    fn link(&mut self, link: &Self::Link, last: &mut Self::Last);
+    /// The item completed, in push order within its shard: `last` is what the exporter
+    /// kept of the shard's item taken before. `None` only for an item that left out what
+    /// nothing before it gave (never, when every push goes through [`Queued::link`]).
+    fn take(self, last: &mut Self::Last) -> Option<Self::Taken>;
+    /// A key that sorts a taken item after every item that happened before it.
+    fn order(taken: &Self::Taken) -> (u64, u64);
 }
 
 #[derive(Debug)]
-struct ShardState<T> {
+struct ShardState<T: Queued> {
     items: VecDeque<T>,
     /// Pushed since this shard last added to the shared length.
     unreported: usize,
+    /// What the pushing side keeps of the last item pushed.
+    last: T::Last,
 }
 
 /// A shard on a cache line of its own (and the next, against adjacent-line prefetch).
-#[derive(Debug)]
 #[repr(align(128))]
-struct Shard<T>(Mutex<ShardState<T>>);
+struct Shard<T: Queued>(Mutex<ShardState<T>>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The exporter's side: what waits for room, what it kept of each shard's last item, and
+/// emptied buffers for the shards.
+struct Taking<T: Queued> {
+    /// Taken from the shards but not yet by the exporter (it had no room), in order.
+    carry: VecDeque<T::Taken>,
+    lasts: Vec<T::Last>,
+    spare: Vec<VecDeque<T>>,
+}
+
 /// A bounded multi-producer queue that drops (and counts) instead of growing past its
 /// capacity. See the module docs.
-#[derive(Debug)]
-pub struct Pipe<T> {
+pub struct Pipe<T: Queued> {
     shards: Vec<Shard<T>>,
-    /// Taken from the shards but not yet by the exporter (it had no room), in order.
-    carry: Mutex<VecDeque<T>>,
+    taking: Mutex<Taking<T>>,
     /// Items in the shards, less those each shard has not reported yet, plus the items in
-    /// `carry`: the one counter a push reads.
+    /// the carry: the one counter a push reads.
     held: AtomicUsize,
     capacity: usize,
     wake_every: usize,
     report_every: usize,
     dropped: AtomicU64,
     taken: AtomicU64,
+}
+
+impl<T: Queued> core::fmt::Debug for Pipe<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pipe")
+            .field("held", &self.held.load(Ordering::Relaxed))
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Send + Queued> Pipe<T> {
@@ -83,10 +124,15 @@ impl<T: Send + Queued> Pipe<T> {
                     Shard(Mutex::new(ShardState {
                         items: VecDeque::new(),
                         unreported: 0,
+                        last: T::Last::default(),
                     }))
                 })
                 .collect(),
-            carry: Mutex::new(VecDeque::new()),
+            taking: Mutex::new(Taking {
+                carry: VecDeque::new(),
+                lasts: (0..SHARDS).map(|_| T::Last::default()).collect(),
+                spare: Vec::new(),
+            }),
             held: AtomicUsize::new(0),
             capacity: capacity.max(1),
             // Small batches (tests, tiny configs) are counted exactly.
@@ -101,15 +147,18 @@ impl<T: Send + Queued> Pipe<T> {
         }
     }
 
-    /// Queues `item`, or drops and counts it when the queue is full.
-    pub fn push(&self, item: T) -> PushOutcome {
-        let shard = &self.shards[item.shard() % SHARDS];
+    /// Queues `item` (with `link`, see [`Queued`]), or drops and counts it when the queue
+    /// is full.
+    #[inline]
+    pub fn push(&self, mut item: T, link: &T::Link) -> PushOutcome {
+        let shard = &self.shards[item.shard(link) % SHARDS];
         let mut st = lock(&shard.0);
         if self.held.load(Ordering::Relaxed) + st.unreported >= self.capacity {
             drop(st);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return PushOutcome::Dropped;
         }
+        item.link(link, &mut st.last);
         st.items.push_back(item);
         st.unreported += 1;
         let mut wake = false;
@@ -125,45 +174,52 @@ impl<T: Send + Queued> Pipe<T> {
 
     /// Moves up to `max` of the oldest items to the end of `out`, in an order that keeps
     /// every item after those that happened before it; returns how many.
-    pub fn drain(&self, max: usize, out: &mut Vec<T>) -> usize {
-        let mut carry = lock(&self.carry);
+    pub fn drain(&self, max: usize, out: &mut Vec<T::Taken>) -> usize {
+        let mut guard = lock(&self.taking);
+        let taking = &mut *guard;
         let start = out.len();
-        let carried_before = carry.len();
-        // Items taken from the shards that were already counted in `held`.
-        let mut counted_taken = 0;
-        let from_carry = max.min(carry.len());
-        out.extend(carry.drain(..from_carry));
+        let carried_before = taking.carry.len();
+        // Items taken from the shards that were already counted in `held`, and lost ones.
+        let (mut counted_taken, mut lost) = (0, 0);
+        let from_carry = max.min(taking.carry.len());
+        out.extend(taking.carry.drain(..from_carry));
         if out.len() - start < max {
-            // `carry` is empty now. The exporter's emptied buffer becomes a shard's, whose
-            // full one comes back.
+            // The carry is empty now. Each shard's buffer is swapped for an emptied one
+            // (no copy while the shards are locked) and taken in order afterwards.
+            let mut cut: Vec<(usize, VecDeque<T>)> = Vec::new();
+            {
+                // Every shard locked at once: a consistent cut.
+                let mut guards: Vec<_> = self.shards.iter().map(|s| lock(&s.0)).collect();
+                for (i, st) in guards.iter_mut().enumerate() {
+                    if st.items.is_empty() {
+                        continue;
+                    }
+                    counted_taken += st.items.len() - st.unreported;
+                    st.unreported = 0;
+                    let empty = taking.spare.pop().unwrap_or_default();
+                    cut.push((i, core::mem::replace(&mut st.items, empty)));
+                }
+            }
+            let sources = cut.len();
             let mut fresh = if out.is_empty() {
                 core::mem::take(out)
             } else {
                 Vec::new()
             };
-            let mut sources = 0;
-            {
-                // Every shard locked at once: a consistent cut.
-                let mut guards: Vec<_> = self.shards.iter().map(|s| lock(&s.0)).collect();
-                for st in guards.iter_mut() {
-                    if st.items.is_empty() {
-                        continue;
+            for (i, mut items) in cut {
+                fresh.reserve(items.len());
+                for item in items.drain(..) {
+                    match item.take(&mut taking.lasts[i]) {
+                        Some(t) => fresh.push(t),
+                        None => lost += 1,
                     }
-                    sources += 1;
-                    counted_taken += st.items.len() - st.unreported;
-                    st.unreported = 0;
-                    if fresh.is_empty() {
-                        // Swap buffers: no copy while the shard is locked.
-                        let taken =
-                            core::mem::replace(&mut st.items, VecDeque::from(core::mem::take(&mut fresh)));
-                        fresh = Vec::from(taken);
-                    } else {
-                        fresh.extend(st.items.drain(..));
-                    }
+                }
+                if taking.spare.len() < SHARDS {
+                    taking.spare.push(items);
                 }
             }
             if sources > 1 {
-                fresh.sort_by_key(Queued::order);
+                fresh.sort_by_key(T::order);
             }
             let want = max - (out.len() - start);
             if fresh.len() <= want {
@@ -173,20 +229,23 @@ impl<T: Send + Queued> Pipe<T> {
                     out.extend(fresh);
                 }
             } else {
-                // The cut's buffer becomes the carry: what waits is not copied.
+                // What waits keeps the cut's buffer: it is not copied.
                 let mut rest = VecDeque::from(fresh);
                 out.extend(rest.drain(..want));
-                *carry = rest;
+                taking.carry = rest;
             }
         }
-        // What the shards had counted now waits in `carry` or is gone to `out`.
-        let (added, removed) = (carry.len(), counted_taken + carried_before);
+        // What the shards had counted now waits in the carry or is gone to `out`.
+        let (added, removed) = (taking.carry.len(), counted_taken + carried_before);
         if added > removed {
             self.held.fetch_add(added - removed, Ordering::Relaxed);
         } else {
             self.held.fetch_sub(removed - added, Ordering::Relaxed);
         }
-        drop(carry);
+        drop(guard);
+        if lost > 0 {
+            self.dropped.fetch_add(lost, Ordering::Relaxed);
+        }
         let n = out.len() - start;
         self.taken.fetch_add(n as u64, Ordering::Relaxed);
         n
@@ -194,7 +253,7 @@ impl<T: Send + Queued> Pipe<T> {
 
     /// Items queued now (exact once the pushes under way are done).
     pub fn len(&self) -> usize {
-        let carried = lock(&self.carry).len();
+        let carried = lock(&self.taking).carry.len();
         carried + self.shards.iter().map(|s| lock(&s.0).items.len()).sum::<usize>()
     }
 
@@ -224,18 +283,31 @@ mod tests {
     struct It(usize, u64, u64);
 
     impl Queued for It {
-        fn shard(&self) -> usize {
+        type Link = ();
+        type Last = ();
+        type Taken = It;
+        fn shard(&self, _: &()) -> usize {
             self.0
         }
-        fn order(&self) -> (u64, u64) {
-            (self.2, self.1)
+        fn link(&mut self, _: &(), _: &mut ()) {}
+        fn take(self, _: &mut ()) -> Option<It> {
+            Some(self)
+        }
+        fn order(taken: &It) -> (u64, u64) {
+            (taken.2, taken.1)
+        }
+    }
+
+    impl Pipe<It> {
+        fn push_it(&self, it: It) -> PushOutcome {
+            self.push(it, &())
         }
     }
 
     #[test]
     fn one_flow_is_exact_about_capacity_and_order() {
         let p = Pipe::new(10, 4);
-        let outcomes: Vec<_> = (0..15).map(|i| p.push(It(3, i, i))).collect();
+        let outcomes: Vec<_> = (0..15).map(|i| p.push_it(It(3, i, i))).collect();
         assert_eq!(
             outcomes
                 .iter()
@@ -263,12 +335,12 @@ mod tests {
     fn what_waits_after_a_partial_drain_still_counts_against_the_bound() {
         let p = Pipe::new(10, 1);
         for i in 0..10 {
-            assert!(matches!(p.push(It(0, i, i)), PushOutcome::Accepted { .. }));
+            assert!(matches!(p.push_it(It(0, i, i)), PushOutcome::Accepted { .. }));
         }
         let mut out = Vec::new();
         assert_eq!(p.drain(3, &mut out), 3);
         let accepted = (10..15)
-            .filter(|&i| matches!(p.push(It(0, i, i)), PushOutcome::Accepted { .. }))
+            .filter(|&i| matches!(p.push_it(It(0, i, i)), PushOutcome::Accepted { .. }))
             .count();
         assert_eq!(accepted, 3, "7 wait in the carry, so 3 more fit");
         assert_eq!(p.len(), 10);
@@ -278,7 +350,7 @@ mod tests {
             out.iter().map(|i| i.1).collect::<Vec<_>>(),
             (3..13).collect::<Vec<_>>()
         );
-        assert!(matches!(p.push(It(0, 99, 99)), PushOutcome::Accepted { .. }));
+        assert!(matches!(p.push_it(It(0, 99, 99)), PushOutcome::Accepted { .. }));
     }
 
     #[test]
@@ -286,7 +358,7 @@ mod tests {
         let p = Pipe::new(1000, 64);
         // Keys interleave across flows; within a flow they grow.
         for i in 0..60u64 {
-            let _ = p.push(It((i % 3) as usize, i / 3, i));
+            let _ = p.push_it(It((i % 3) as usize, i / 3, i));
         }
         let mut all = Vec::new();
         let mut out = Vec::new();
@@ -297,7 +369,7 @@ mod tests {
             all.extend(out.iter().copied());
             // Pushed meanwhile: comes after what was carried.
             if max == 1 {
-                let _ = p.push(It(1, 20, 1_000));
+                let _ = p.push_it(It(1, 20, 1_000));
             }
         }
         assert_eq!(all.len(), 61);
@@ -316,7 +388,7 @@ mod tests {
                 let p = p.clone();
                 std::thread::spawn(move || {
                     for i in 0..20_000u64 {
-                        assert!(matches!(p.push(It(t, i, i)), PushOutcome::Accepted { .. }));
+                        assert!(matches!(p.push_it(It(t, i, i)), PushOutcome::Accepted { .. }));
                     }
                 })
             })
