@@ -673,10 +673,21 @@ impl<E: WireEvent + fmt::Debug> Exporter<E> {
             return;
         }
         let batch = self.config.max_batch_events;
-        let mut iter = events.drain(..).peekable();
         // Top up the last batch if it has not been sent yet.
         let in_flight_idx = self.in_flight.map(|_| 0);
         let last_idx = self.pending.len().checked_sub(1);
+        let top_up = last_idx
+            .filter(|&i| Some(i) != in_flight_idx)
+            .is_some_and(|i| self.pending[i].fresh && self.pending[i].events.len() < batch);
+        if !top_up && events.len() <= batch {
+            // One batch: it takes the caller's buffer whole (no move of each event), and
+            // the caller gets an emptied one back.
+            let mut taken = self.spare_batches.pop().unwrap_or_default();
+            core::mem::swap(&mut taken, events);
+            self.push_batch(taken, now);
+            return;
+        }
+        let mut iter = events.drain(..).peekable();
         if let Some(last) = last_idx.filter(|&i| Some(i) != in_flight_idx) {
             let b = &mut self.pending[last];
             if b.fresh {
@@ -697,19 +708,23 @@ impl<E: WireEvent + fmt::Debug> Exporter<E> {
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(batch.min(iter.len())));
             events.extend(iter.by_ref().take(batch));
-            let first_seq = self.next_seq;
-            self.next_seq += events.len() as u64;
-            self.pending.push_back(Batch {
-                events,
-                first_seq,
-                not_before: now,
-                status_failures: 0,
-                failures: 0,
-                bytes: 0,
-                fresh: true,
-                server_full: false,
-            });
+            self.push_batch(events, now);
         }
+    }
+
+    fn push_batch(&mut self, events: Vec<E>, now: Instant) {
+        let first_seq = self.next_seq;
+        self.next_seq += events.len() as u64;
+        self.pending.push_back(Batch {
+            events,
+            first_seq,
+            not_before: now,
+            status_failures: 0,
+            failures: 0,
+            bytes: 0,
+            fresh: true,
+            server_full: false,
+        });
     }
 
     /// Encodes the next due batch into `buf` (cleared first, capacity kept) and returns

@@ -1,8 +1,8 @@
 //! The queue between recording threads and the exporter: sharded by flow, bounded, grown on
 //! demand and kept.
 //!
-//! Each flow pushes into one of [`SHARDS`] shards (a `Mutex` around a `VecDeque`, on a
-//! cache line of its own), chosen by the flow, so threads recording different flows do not
+//! Each flow pushes into one of [`SHARDS`] shards (a `Mutex` around blocks of [`BLOCK`]
+//! items, on a cache line of its own), chosen by the flow, so threads recording different flows do not
 //! pass one lock's cache line back and forth: a push is an uncontended lock, a move of 96
 //! bytes and an unlock. A flow's records stay in order in their shard. A record whose
 //! clock base is the one of the record pushed before it in the shard leaves it out, so the
@@ -18,8 +18,11 @@
 //! not fit in the exporter's room waits, in that order, ahead of later pushes.
 //!
 //! The exporter completes the records it takes, in push order within each shard, outside
-//! the shards' locks. The buffers grow as the queue fills and keep their memory once
-//! grown, so a steady stream allocates nothing. `benches/queue.rs` compares this queue with std's lock-free channels.
+//! the shards' locks. A shard grows a block at a time: a push never copies what is queued
+//! (a growing `VecDeque` moves everything it holds into a buffer twice the size, on the
+//! recording thread: milliseconds for a full queue), and a shard holds at most one block
+//! it has not filled, so a full queue takes about a record's size per event. The exporter
+//! keeps emptied blocks for the shards, so a steady stream allocates nothing. `benches/queue.rs` compares this queue with std's lock-free channels.
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::collections::VecDeque;
@@ -63,9 +66,19 @@ pub trait Queued: Sized {
     fn order(taken: &Self::Taken) -> (u64, u64);
 }
 
-#[derive(Debug)]
+/// Items in a block. A shard grows a block at a time, so a push never moves what is
+/// queued (a growing `VecDeque` copies all it holds to a buffer twice the size, on the
+/// recording thread), and a shard holds at most one block it has not filled.
+pub const BLOCK: usize = 256;
+
+/// Emptied blocks the exporter keeps for the shards (about 24 KB each with records).
+const SPARE_BLOCKS: usize = 2 * SHARDS;
+
 struct ShardState<T: Queued> {
-    items: VecDeque<T>,
+    /// Full blocks, then the one being filled; every block has room for [`BLOCK`].
+    blocks: VecDeque<Vec<T>>,
+    /// Items in `blocks`.
+    len: usize,
     /// Pushed since this shard last added to the shared length.
     unreported: usize,
     /// What the pushing side keeps of the last item pushed.
@@ -80,13 +93,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The exporter's side: what waits for room, what it kept of each shard's last item, and
-/// emptied buffers for the shards.
+/// The exporter's side: what waits for room, and what it kept of each shard's last item.
 struct Taking<T: Queued> {
     /// Taken from the shards but not yet by the exporter (it had no room), in order.
     carry: VecDeque<T::Taken>,
     lasts: Vec<T::Last>,
-    spare: Vec<VecDeque<T>>,
 }
 
 /// A bounded multi-producer queue that drops (and counts) instead of growing past its
@@ -94,6 +105,8 @@ struct Taking<T: Queued> {
 pub struct Pipe<T: Queued> {
     shards: Vec<Shard<T>>,
     taking: Mutex<Taking<T>>,
+    /// Emptied blocks, taken by a shard that fills its last one.
+    spare: Mutex<Vec<Vec<T>>>,
     /// Items in the shards, less those each shard has not reported yet, plus the items in
     /// the carry: the one counter a push reads.
     held: AtomicUsize,
@@ -122,7 +135,8 @@ impl<T: Send + Queued> Pipe<T> {
             shards: (0..SHARDS)
                 .map(|_| {
                     Shard(Mutex::new(ShardState {
-                        items: VecDeque::new(),
+                        blocks: VecDeque::new(),
+                        len: 0,
                         unreported: 0,
                         last: T::Last::default(),
                     }))
@@ -131,8 +145,8 @@ impl<T: Send + Queued> Pipe<T> {
             taking: Mutex::new(Taking {
                 carry: VecDeque::new(),
                 lasts: (0..SHARDS).map(|_| T::Last::default()).collect(),
-                spare: Vec::new(),
             }),
+            spare: Mutex::new(Vec::new()),
             held: AtomicUsize::new(0),
             capacity: capacity.max(1),
             // Small batches (tests, tiny configs) are counted exactly.
@@ -159,7 +173,15 @@ impl<T: Send + Queued> Pipe<T> {
             return PushOutcome::Dropped;
         }
         item.link(link, &mut st.last);
-        st.items.push_back(item);
+        match st.blocks.back_mut() {
+            Some(block) if block.len() < BLOCK => block.push(item),
+            _ => {
+                let mut block = self.empty_block();
+                block.push(item);
+                st.blocks.push_back(block);
+            }
+        }
+        st.len += 1;
         st.unreported += 1;
         let mut wake = false;
         if st.unreported >= self.report_every {
@@ -170,6 +192,14 @@ impl<T: Send + Queued> Pipe<T> {
             wake = total / self.wake_every > (total - n) / self.wake_every;
         }
         PushOutcome::Accepted { wake }
+    }
+
+    /// An emptied block, or a new one.
+    #[cold]
+    fn empty_block(&self) -> Vec<T> {
+        lock(&self.spare)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BLOCK))
     }
 
     /// Moves up to `max` of the oldest items to the end of `out`, in an order that keeps
@@ -184,20 +214,22 @@ impl<T: Send + Queued> Pipe<T> {
         let from_carry = max.min(taking.carry.len());
         out.extend(taking.carry.drain(..from_carry));
         if out.len() - start < max {
-            // The carry is empty now. Each shard's buffer is swapped for an emptied one
-            // (no copy while the shards are locked) and taken in order afterwards.
-            let mut cut: Vec<(usize, VecDeque<T>)> = Vec::new();
+            // The carry is empty now. Every shard's blocks are taken (no copy while the
+            // shards are locked), then completed in order and the blocks kept for reuse.
+            let mut cut: Vec<(usize, VecDeque<Vec<T>>)> = Vec::new();
+            let mut total = 0;
             {
                 // Every shard locked at once: a consistent cut.
                 let mut guards: Vec<_> = self.shards.iter().map(|s| lock(&s.0)).collect();
                 for (i, st) in guards.iter_mut().enumerate() {
-                    if st.items.is_empty() {
+                    if st.len == 0 {
                         continue;
                     }
-                    counted_taken += st.items.len() - st.unreported;
+                    counted_taken += st.len - st.unreported;
+                    total += st.len;
                     st.unreported = 0;
-                    let empty = taking.spare.pop().unwrap_or_default();
-                    cut.push((i, core::mem::replace(&mut st.items, empty)));
+                    st.len = 0;
+                    cut.push((i, core::mem::take(&mut st.blocks)));
                 }
             }
             let sources = cut.len();
@@ -206,17 +238,24 @@ impl<T: Send + Queued> Pipe<T> {
             } else {
                 Vec::new()
             };
-            for (i, mut items) in cut {
-                fresh.reserve(items.len());
-                for item in items.drain(..) {
-                    match item.take(&mut taking.lasts[i]) {
-                        Some(t) => fresh.push(t),
-                        None => lost += 1,
+            fresh.reserve_exact(total);
+            let mut emptied = Vec::new();
+            for (i, blocks) in cut {
+                let last = &mut taking.lasts[i];
+                for mut block in blocks {
+                    for item in block.drain(..) {
+                        match item.take(last) {
+                            Some(t) => fresh.push(t),
+                            None => lost += 1,
+                        }
                     }
+                    emptied.push(block);
                 }
-                if taking.spare.len() < SHARDS {
-                    taking.spare.push(items);
-                }
+            }
+            if !emptied.is_empty() {
+                let mut spare = lock(&self.spare);
+                let room = SPARE_BLOCKS.saturating_sub(spare.len());
+                spare.extend(emptied.into_iter().take(room));
             }
             if sources > 1 {
                 fresh.sort_by_key(T::order);
@@ -254,7 +293,7 @@ impl<T: Send + Queued> Pipe<T> {
     /// Items queued now (exact once the pushes under way are done).
     pub fn len(&self) -> usize {
         let carried = lock(&self.taking).carry.len();
-        carried + self.shards.iter().map(|s| lock(&s.0).items.len()).sum::<usize>()
+        carried + self.shards.iter().map(|s| lock(&s.0).len).sum::<usize>()
     }
 
     /// True when nothing is queued.
