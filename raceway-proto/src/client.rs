@@ -490,24 +490,37 @@ impl<S: ContextStore> ClientCore<S> {
             return false;
         }
         let mut emitted = false;
+        // The closure stays small: an unsampled flow costs the lookup and one test.
         let found = self.with_flow(&mut |flow| {
             if flow.is_sampled() && !emitted {
                 emitted = true;
-                let mut values = StateValues::for_variable(variable);
-                let access = make(&mut values);
-                // Queued from here, built in place: the record is not moved out first. (A
-                // warning the queue gives calls the logger with the flow borrowed; a
-                // `track_*` call made by the logger then finds no flow, and is counted.)
-                let (pending, base) = self
-                    .tracer
-                    .stamp_pending_state(flow, values, access, location, ordering);
-                self.sink.emit_pending(pending, base);
+                self.emit_state(flow, location, ordering, variable, &mut make);
             }
         });
         if !found {
             self.sink.count_no_context();
         }
         emitted
+    }
+
+    #[inline(never)]
+    fn emit_state(
+        &self,
+        flow: &mut Flow,
+        location: &'static core::panic::Location<'static>,
+        ordering: Option<MemoryOrdering>,
+        variable: &str,
+        make: &mut impl FnMut(&mut StateValues) -> AccessType,
+    ) {
+        let mut values = StateValues::for_variable(variable);
+        let access = make(&mut values);
+        // Queued from here, built in place: the record is not moved out first. (A warning
+        // the queue gives calls the logger with the flow borrowed; a `track_*` call made by
+        // the logger then finds no flow, and is counted.)
+        let (pending, base) = self
+            .tracer
+            .stamp_pending_state(flow, values, access, location, ordering);
+        self.sink.emit_pending(pending, base);
     }
 
     #[inline]

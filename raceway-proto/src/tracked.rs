@@ -110,7 +110,7 @@ pub trait Tracker {
         ordering: Option<MemoryOrdering>,
         location: &'static core::panic::Location<'static>,
         variable: &str,
-        values: &mut dyn FnMut(&mut StateValues),
+        values: impl FnMut(&mut StateValues),
     );
 
     /// Marks a send on `channel` in the current flow (a `Custom` event
@@ -133,9 +133,9 @@ impl<S: ContextStore> Tracker for ClientCore<S> {
         ordering: Option<MemoryOrdering>,
         location: &'static core::panic::Location<'static>,
         variable: &str,
-        values: &mut dyn FnMut(&mut StateValues),
+        mut values: impl FnMut(&mut StateValues),
     ) {
-        self.record_state(location, ordering, variable, |v| {
+        self.record_state(location, ordering, variable, move |v| {
             values(v);
             access
         });
@@ -177,7 +177,7 @@ where
         ordering: Option<MemoryOrdering>,
         location: &'static core::panic::Location<'static>,
         variable: &str,
-        values: &mut dyn FnMut(&mut StateValues),
+        values: impl FnMut(&mut StateValues),
     ) {
         (**self).state_change(access, ordering, location, variable, values);
     }
@@ -341,7 +341,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     {
         let location = core::panic::Location::caller();
         let guard = lock(&self.value);
-        self.record(AccessType::Read, location, &mut |v| M::new_value(&guard, v));
+        self.record(AccessType::Read, location, |v| M::new_value(&guard, v));
         guard.clone()
     }
 
@@ -351,7 +351,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         let location = core::panic::Location::caller();
         let guard = lock(&self.value);
-        self.record(AccessType::Read, location, &mut |v| M::new_value(&guard, v));
+        self.record(AccessType::Read, location, |v| M::new_value(&guard, v));
         f(&guard)
     }
 
@@ -382,7 +382,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
         let out = f(&mut guard);
         let mut before = Some(before);
         self.client
-            .state_change(AccessType::Write, None, location, &self.name, &mut |v| {
+            .state_change(AccessType::Write, None, location, &self.name, |v| {
                 if let Some(b) = before.take() {
                     *v = b;
                 }
@@ -394,7 +394,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     #[inline]
     fn swap(&self, value: T, location: &'static core::panic::Location<'static>) -> T {
         let mut guard = lock(&self.value);
-        self.record(AccessType::Write, location, &mut |v| {
+        self.record(AccessType::Write, location, |v| {
             M::old_value(&guard, v);
             M::new_value(&value, v);
         });
@@ -406,7 +406,7 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
         &self,
         access: AccessType,
         location: &'static core::panic::Location<'static>,
-        values: &mut dyn FnMut(&mut StateValues),
+        values: impl FnMut(&mut StateValues),
     ) {
         self.client
             .state_change(access, None, location, &self.name, values);
@@ -436,7 +436,7 @@ fn atomic_access<C: Tracker, V: Serialize>(
     old: Option<V>,
     new: V,
 ) {
-    client.state_change(access, Some(order.into()), location, name, &mut |v| {
+    client.state_change(access, Some(order.into()), location, name, |v| {
         if let Some(old) = &old {
             v.old_value(old);
         }
