@@ -392,8 +392,7 @@ impl<S: ContextStore> ClientCore<S> {
     /// [`AdapterApi::with_flow`] when the store has no current flow: in a `tracing` span
     /// that carries one (see `tracing_layer`), or in a root flow the store makes for this
     /// execution context, where it does that (a thread).
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn with_flow_elsewhere(&self, f: &mut dyn FnMut(&mut Flow)) -> bool {
         #[cfg(feature = "tracing")]
         if crate::tracing_layer::with_entered_flow(&self.sink, f) {

@@ -5,7 +5,9 @@
 //! Every client records `track_state_change` inside a flow on its real export-mode hot
 //! path (record, then enqueue for export to a local collector). Events are recorded in
 //! chunks that fit the default queue (8192), flushed to the collector between chunks
-//! outside the timed part, so no timed call takes the cheaper full-queue drop path.
+//! outside the timed part, so no timed call takes the cheaper full-queue drop path. The
+//! collector is not the real server, so the clients do not pace to the real server's
+//! capacity (paced, each flush waited seconds and criterion timed a handful of chunks).
 //! `raceway` 0.1 records inside its task-local context, its client made in a tokio runtime
 //! and pointed at the same collector (it buffers without bound and flushes on a timer).
 //!
@@ -21,6 +23,14 @@ use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput}
 use raceway_testkit::{Collector, Reply};
 
 const CHUNK: u64 = 4096;
+
+/// The clients' configuration: the collector at `url`, no pacing.
+fn config(url: &str) -> raceway_proto::config::Config {
+    let mut c = raceway_proto::config::Config::new("bench");
+    c.endpoint = Some(url.to_string());
+    c.export.server_capacity = None;
+    c
+}
 
 /// Times `record` in chunks of `CHUNK`, calling `flush` (untimed) after each.
 fn chunked(b: &mut Bencher<'_>, record: &dyn Fn(), flush: &dyn Fn()) {
@@ -59,7 +69,9 @@ fn record_per_event(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
 
     // raceway-rt-tokio
-    let tokio_client = rt.block_on(async { raceway_rt_tokio::RacewayClient::new(&url, "bench") });
+    let tokio_client = rt.block_on(async {
+        raceway_rt_tokio::RacewayClient::from_config(config(&url)).expect("valid config")
+    });
     g.bench_function("raceway-rt-tokio", |b| {
         rt.block_on(tokio_client.in_new_trace(async {
             chunked(
@@ -82,7 +94,7 @@ fn record_per_event(c: &mut Criterion) {
     let tokio_drops = tokio_client.stats().export.dropped_queue_full;
 
     // raceway-blocking
-    let blocking = raceway_blocking::RacewayClient::new(&url, "bench");
+    let blocking = raceway_blocking::RacewayClient::from_config(config(&url)).expect("valid config");
     g.bench_function("raceway-blocking", |b| {
         let _flow = blocking.start_trace();
         chunked(
@@ -97,7 +109,8 @@ fn record_per_event(c: &mut Criterion) {
     let blocking_drops = blocking.stats().export.dropped_queue_full;
 
     // raceway-rt-async-std
-    let async_std_client = raceway_rt_async_std::RacewayClient::new(&url, "bench");
+    let async_std_client =
+        raceway_rt_async_std::RacewayClient::from_config(config(&url)).expect("valid config");
     g.bench_function("raceway-rt-async-std", |b| {
         async_std::task::block_on(async_std_client.in_new_trace(async {
             chunked(

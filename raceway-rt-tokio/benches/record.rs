@@ -25,11 +25,17 @@ fn track_state_change(c: &mut Criterion) {
         .expect("runtime");
     let mut g = c.benchmark_group("track_state_change");
 
-    // This crate: export mode, default queue (8192 events) and batching. Events are
-    // recorded in chunks that fit the queue, and the queue is flushed to the collector
-    // between chunks (outside the timed part), so every timed call takes the real path:
-    // record, then enqueue. None takes the cheaper drop path of a full queue.
-    let ours = raceway_rt_tokio::RacewayClient::new(&collector.url(), "bench");
+    // This crate: export mode, default queue and batching. Events are recorded in chunks
+    // that fit the queue, and the queue is flushed to the collector between chunks
+    // (outside the timed part), so every timed call takes the real path: record, then
+    // enqueue. None takes the cheaper drop path of a full queue. The collector is not the
+    // real server: no pacing to the real server's capacity (with it, each flush waited
+    // seconds and criterion timed a handful of chunks).
+    let mut config = raceway_rt_tokio::Config::new("bench");
+    config.endpoint = Some(collector.url());
+    config.export.server_capacity = None;
+    let ours =
+        rt.block_on(async { raceway_rt_tokio::RacewayClient::from_config(config).expect("valid config") });
     const CHUNK: u64 = 4096;
     g.bench_function("raceway-rt-tokio", |b| {
         rt.block_on(ours.in_new_trace(async {
