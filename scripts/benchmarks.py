@@ -361,7 +361,7 @@ def main():
 
     w("## Queue designs")
     w("")
-    w("`raceway-proto/benches/queue.rs`: ns per push of a 120-byte item, 1 and 4 threads pushing at")
+    w("`raceway-proto/benches/queue.rs`: ns per push of a 96-byte item (a record), 1 and 4 threads pushing at")
     w("once, drained between chunks (never full). `pipe` is what the clients use.")
     w("")
     w("| design | 1 thread | 4 threads |")

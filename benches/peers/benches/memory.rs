@@ -12,7 +12,8 @@
 //!   from before the pipeline is built (its channel reserves every slot up front);
 //! - the tracing capture layer's Vec.
 //!
-//! Containers grow by doubling, so each number includes the slack of its last growth.
+//! Containers that grow by doubling (the tracing layer's Vec, OpenTelemetry's) include the slack of
+//! their last growth; the SDK's queue grows by blocks of 256 records.
 //!
 //! Prints one `PEERS_MEM {json}` line per contender.
 //!
@@ -253,7 +254,7 @@ fn main() {
             N,
             held,
             bytes,
-            "the capture layer's Vec (grown by doubling, as the SDK's VecDeque)",
+            "the capture layer's Vec (grown by doubling)",
         );
     }
     rt.shutdown_timeout(Duration::from_secs(1));
