@@ -19,7 +19,7 @@
 use raceway_proto::client::AdapterApi as _;
 use std::cell::RefCell;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use raceway_blocking::{Config, RacewayClient};
@@ -51,20 +51,15 @@ fn record(c: &mut Criterion) {
         let mut drained = Vec::new();
         group.bench_function("raceway-blocking/export", |b| {
             b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(CHUNK);
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        client.track_state_change("balance", Some(100i64), 90i64, "Write");
-                    }
-                    timed += start.elapsed();
-                    client.sink().drain(usize::MAX, &mut drained);
-                    drained.clear();
-                    left -= n;
-                }
-                timed
+                raceway_testkit::timing::in_chunks(
+                    iters,
+                    CHUNK,
+                    || client.track_state_change("balance", Some(100i64), 90i64, "Write"),
+                    || {
+                        client.sink().drain(usize::MAX, &mut drained);
+                        drained.clear();
+                    },
+                )
             })
         });
     }

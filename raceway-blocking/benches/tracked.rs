@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use raceway_blocking::{AccessType, Config, RacewayClient, Tracked, TrackedAtomicU64};
@@ -52,22 +52,12 @@ fn client(endpoint: &str, sampled: bool) -> Arc<RacewayClient> {
 }
 
 /// Times `op` in chunks, emptying the queue between chunks (untimed).
-fn chunked(client: &RacewayClient, iters: u64, mut op: impl FnMut()) -> Duration {
+fn chunked(client: &RacewayClient, iters: u64, op: impl FnMut()) -> Duration {
     let mut drained = Vec::new();
-    let mut timed = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(CHUNK);
-        let start = Instant::now();
-        for _ in 0..n {
-            op();
-        }
-        timed += start.elapsed();
+    raceway_testkit::timing::in_chunks(iters, CHUNK, op, || {
         client.sink().drain(usize::MAX, &mut drained);
         drained.clear();
-        left -= n;
-    }
-    timed
+    })
 }
 
 fn tracked(c: &mut Criterion) {

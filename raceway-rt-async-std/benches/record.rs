@@ -11,7 +11,7 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Bencher, Criterion};
 use raceway_rt_async_std::{Config, RacewayClient};
@@ -23,19 +23,9 @@ const CHUNK: u64 = 4096;
 /// Times `record` in chunks of `CHUNK`, flushing (untimed) after each.
 fn chunked(b: &mut Bencher<'_>, client: &RacewayClient, record: &dyn Fn()) {
     b.iter_custom(|iters| {
-        let mut timed = Duration::ZERO;
-        let mut left = iters;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            let start = Instant::now();
-            for _ in 0..n {
-                record();
-            }
-            timed += start.elapsed();
-            left -= n;
+        raceway_testkit::timing::in_chunks(iters, CHUNK, record, || {
             let _ = client.flush_blocking(Duration::from_secs(30));
-        }
-        timed
+        })
     });
 }
 

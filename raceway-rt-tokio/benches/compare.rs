@@ -17,7 +17,7 @@
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput};
 use raceway_testkit::{Collector, Reply};
@@ -34,21 +34,7 @@ fn config(url: &str) -> raceway_proto::config::Config {
 
 /// Times `record` in chunks of `CHUNK`, calling `flush` (untimed) after each.
 fn chunked(b: &mut Bencher<'_>, record: &dyn Fn(), flush: &dyn Fn()) {
-    b.iter_custom(|iters| {
-        let mut timed = Duration::ZERO;
-        let mut left = iters;
-        while left > 0 {
-            let n = left.min(CHUNK);
-            let start = Instant::now();
-            for _ in 0..n {
-                record();
-            }
-            timed += start.elapsed();
-            left -= n;
-            flush();
-        }
-        timed
-    });
+    b.iter_custom(|iters| raceway_testkit::timing::in_chunks(iters, CHUNK, record, flush));
 }
 
 fn record_per_event(c: &mut Criterion) {

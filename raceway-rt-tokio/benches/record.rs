@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use raceway_testkit::{Collector, Reply};
@@ -40,19 +40,14 @@ fn track_state_change(c: &mut Criterion) {
     g.bench_function("raceway-rt-tokio", |b| {
         rt.block_on(ours.in_new_trace(async {
             b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(CHUNK);
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        ours.track_state_change("alice.balance", Some(100_i64), black_box(90_i64), "Write");
-                    }
-                    timed += start.elapsed();
-                    left -= n;
-                    let _ = ours.flush_blocking(Duration::from_secs(30));
-                }
-                timed
+                raceway_testkit::timing::in_chunks(
+                    iters,
+                    CHUNK,
+                    || ours.track_state_change("alice.balance", Some(100_i64), black_box(90_i64), "Write"),
+                    || {
+                        let _ = ours.flush_blocking(Duration::from_secs(30));
+                    },
+                )
             })
         }));
     });

@@ -71,6 +71,7 @@ use serde_json::{json, Value};
 pub mod local;
 pub mod logs;
 pub mod real_server;
+pub mod timing;
 pub mod tls;
 pub use real_server::{PostReply, RacePairs, RealServer, ServerOptions};
 
