@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
 use raceway_peers_bench::{capture, otel, otel_state_change, refused_endpoint, tracing_state_change};
 use raceway_proto::config::Config;
+use raceway_proto::export::ExportStats;
 
 struct Counting;
 
@@ -103,19 +104,25 @@ fn blocking_held(config: Config, n: u64, note: &str) {
             client.track_state_change("alice.balance", Some(i), i + 1, "Write");
         }
     }
+    report_held("raceway-blocking", n, before, &|| client.stats().export, note);
+    let _ = client.shutdown_timeout(Duration::from_millis(200));
+}
+
+/// After `n` events were recorded since `before` (live bytes): lets the exporter take what
+/// it can, then prints the live bytes per event the client still holds.
+fn report_held(name: &str, n: u64, before: i64, export: &dyn Fn() -> ExportStats, note: &str) {
     std::thread::sleep(Duration::from_millis(200));
     let bytes = live() - before;
-    let e = client.stats().export;
+    let e = export();
     let held = e.recorded - e.sent - e.dropped();
     println!(
-        "# raceway-blocking: recorded {}, sent {}, dropped {}, queued {}",
+        "# {name}: recorded {}, sent {}, dropped {}, queued {}",
         e.recorded,
         e.sent,
         e.dropped(),
         held
     );
-    print("raceway-blocking", n, held, bytes, note);
-    let _ = client.shutdown_timeout(Duration::from_millis(200));
+    print(name, n, held, bytes, note);
 }
 
 fn main() {
@@ -154,22 +161,11 @@ fn main() {
                 client.track_state_change("alice.balance", Some(i), i + 1, "Write");
             }
         }));
-        std::thread::sleep(Duration::from_millis(200));
-        let bytes = live() - before;
-        let e = client.stats().export;
-        let held = e.recorded - e.sent - e.dropped();
-        println!(
-            "# raceway-rt-tokio: recorded {}, sent {}, dropped {}, queued {}",
-            e.recorded,
-            e.sent,
-            e.dropped(),
-            held
-        );
-        print(
+        report_held(
             "raceway-rt-tokio",
             N,
-            held,
-            bytes,
+            before,
+            &|| client.stats().export,
             "queue + exporter batch, collector refused",
         );
         let _ = client.shutdown_timeout(Duration::from_millis(200));
