@@ -206,13 +206,19 @@ def peers_section(p):
     w("`benches/peers/benches/e2e_real.rs`: N events in one flow, default pacing, flush, then")
     w("`wait_for_captured(N)`; this process's CPU (all threads; the server is another process) from")
     w("the first record to the flush's return, less the idle rate measured before; \"to captured\"")
-    w("also counts the polling of the server while waiting.")
+    w("also counts the polling of the server while waiting. The exporter, sender and other-threads")
+    w("columns split the CPU to the flush by thread (`/proc/self/task/*/schedstat`; the caller is")
+    w("among the other threads). Each client's first round also pays its start-up (first")
+    w("connection, the queue's first blocks).")
     w("")
-    w("| client | events | captured | caller wall ns/event | caller CPU ns/event | process CPU ns/event (to flush, less idle) | process CPU ns/event (to captured) |")
-    w("|---|---|---|---|---|---|---|")
+    w("| client | events | captured | caller wall ns/event | caller CPU ns/event | process CPU ns/event (to flush, less idle) | exporter thread | sender thread | other threads | process CPU ns/event (to captured) |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    split = lambda v: "–" if v is None else f"{v:.0f}"
     for r in p["e2e"]:
         w(f"| {r['client']} | {r['events']:,} | {r['captured']:,} | {r['caller_wall_ns_per_event']:.0f} | "
           f"{r['caller_cpu_ns_per_event']:.0f} | {r['process_cpu_ns_per_event_to_flush_less_idle']:.0f} | "
+          f"{split(r.get('exporter_cpu_ns_per_event'))} | {split(r.get('sender_cpu_ns_per_event'))} | "
+          f"{split(r.get('other_threads_cpu_ns_per_event'))} | "
           f"{r['process_cpu_ns_per_event_to_captured']:.0f} |")
     w("")
     w("### Heap bytes per queued event (goal: ≤ 128 bytes)")

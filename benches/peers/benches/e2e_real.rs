@@ -12,7 +12,11 @@
 //! for its timer; "to flush" is read after the last of those sleeps. "To captured"
 //! includes `wait_for_captured`'s polling of the server (a query every 50 ms).
 //!
-//! Prints one `PEERS_E2E {json}` line per client. Skips (one line) without the server.
+//! The CPU to the flush is also split by thread (`cpu_by_thread_name`): the SDK's
+//! `raceway-exporter` (encoding) and `raceway-sender` (HTTP) threads, and every other
+//! thread together (the caller among them).
+//!
+//! Prints one `PEERS_E2E {json}` line per round. Skips (one line) without the server.
 //!
 //! `cargo bench --manifest-path benches/peers/Cargo.toml --bench e2e_real`
 #![allow(missing_docs)]
@@ -20,7 +24,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use raceway_peers_bench::{process_cpu_ns, thread_cpu_ns};
+use raceway_peers_bench::{cpu_by_thread_name, process_cpu_ns, thread_cpu_ns};
 use raceway_proto::config::Config;
 use raceway_testkit::RealServer;
 
@@ -41,6 +45,40 @@ struct Run {
     /// rate (ns/s) measured just before: `to_flush_less_idle` subtracts their product.
     secs_to_flush: f64,
     idle_ns_per_sec: f64,
+    /// Per-thread CPU from the first record to the flush's return (ns): the SDK's
+    /// exporter and sender threads, and all other threads of this process together
+    /// (the caller among them). `None` for 0.1, whose threads are tokio's.
+    threads: Option<ThreadSplit>,
+}
+
+#[derive(Clone, Copy)]
+struct ThreadSplit {
+    exporter: u64,
+    sender: u64,
+    others: u64,
+}
+
+impl ThreadSplit {
+    fn between(
+        before: &std::collections::BTreeMap<String, u64>,
+        after: &std::collections::BTreeMap<String, u64>,
+    ) -> Self {
+        let mut split = ThreadSplit {
+            exporter: 0,
+            sender: 0,
+            others: 0,
+        };
+        for (name, &ns) in after {
+            let d = ns.saturating_sub(before.get(name).copied().unwrap_or(0));
+            match name.as_str() {
+                // `comm` holds 15 bytes: "raceway-exporte".
+                n if n.starts_with("raceway-export") => split.exporter += d,
+                "raceway-sender" => split.sender += d,
+                _ => split.others += d,
+            }
+        }
+        split
+    }
 }
 
 impl Run {
@@ -59,10 +97,16 @@ impl Run {
                 )
             })
             .unwrap_or_else(|| "null".into());
+        let per = |v: u64| format!("{:.1}", v as f64 / n);
+        let (exporter, sender, others) = match self.threads {
+            Some(t) => (per(t.exporter), per(t.sender), per(t.others)),
+            None => ("null".into(), "null".into(), "null".into()),
+        };
         println!(
             "PEERS_E2E {{\"client\":\"{}\",\"events\":{},\"captured\":{},\"secs\":{:.2},\
              \"caller_wall_ns_per_event\":{:.1},\"caller_cpu_ns_per_event\":{:.1},\
              \"process_cpu_ns_per_event_to_flush\":{flush},\"process_cpu_ns_per_event_to_flush_less_idle\":{less},\
+             \"exporter_cpu_ns_per_event\":{exporter},\"sender_cpu_ns_per_event\":{sender},\"other_threads_cpu_ns_per_event\":{others},\
              \"secs_to_flush\":{:.2},\"idle_cpu_ns_per_sec\":{:.0},\"process_cpu_ns_per_event_to_captured\":{:.1}}}",
             self.client,
             self.n,
@@ -105,10 +149,12 @@ fn sdk_run(
 ) -> Run {
     let already = server.events_captured();
     let start = Instant::now();
+    let t0 = cpu_by_thread_name();
     let c0 = process_cpu_ns();
     let (caller_wall, caller_cpu) = record_all(n);
     assert!(flush(), "{name}: flush");
     let c1 = process_cpu_ns();
+    let threads = ThreadSplit::between(&t0, &cpu_by_thread_name());
     let secs_to_flush = start.elapsed().as_secs_f64();
     let captured = server.wait_for_captured(already + n, Duration::from_secs(120)) - already;
     let c2 = process_cpu_ns();
@@ -123,6 +169,7 @@ fn sdk_run(
         secs: start.elapsed().as_secs_f64(),
         secs_to_flush,
         idle_ns_per_sec,
+        threads: Some(threads),
     }
 }
 
@@ -166,7 +213,10 @@ fn main() {
                 idle,
             );
             let e = client.stats().export;
-            println!("# raceway-blocking: sent {}, dropped {}", e.sent, e.dropped());
+            println!(
+                "# raceway-blocking: sent {}, dropped {}, in {} bodies ({} answered 206), {} retried, {} split",
+                e.sent, e.dropped(), e.batches_sent, e.batches_partial, e.retried, e.split
+            );
             run.print();
         }
         let _ = client.shutdown_timeout(Duration::from_secs(5));
@@ -200,7 +250,10 @@ fn main() {
                 idle,
             );
             let e = client.stats().export;
-            println!("# raceway-rt-tokio: sent {}, dropped {}", e.sent, e.dropped());
+            println!(
+                "# raceway-rt-tokio: sent {}, dropped {}, in {} bodies ({} answered 206), {} retried, {} split",
+                e.sent, e.dropped(), e.batches_sent, e.batches_partial, e.retried, e.split
+            );
             run.print();
         }
         let _ = client.shutdown_timeout(Duration::from_secs(5));
@@ -254,6 +307,7 @@ fn main() {
             secs: start.elapsed().as_secs_f64(),
             secs_to_flush,
             idle_ns_per_sec: idle,
+            threads: None,
         }
         .print();
     }

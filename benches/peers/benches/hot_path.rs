@@ -332,7 +332,7 @@ fn bench(c: &mut Criterion) {
         body();
     };
     let p_flow = |body: &mut dyn FnMut()| {
-        raceway01::RACEWAY_CONTEXT.sync_scope(RefCell::new(published_ctx(1)), || body());
+        raceway01::RACEWAY_CONTEXT.sync_scope(RefCell::new(published_ctx(1)), body);
     };
     let tr_flow = |body: &mut dyn FnMut()| {
         let span = tracing::info_span!("request", method = "POST");

@@ -210,3 +210,28 @@ pub fn thread_cpu_ns() -> u64 {
 pub fn process_cpu_ns() -> u64 {
     timespec_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
+
+/// CPU time of this process's threads, summed by thread name, in nanoseconds: the first
+/// field of `/proc/self/task/<tid>/schedstat` (time spent on a CPU), keyed by that task's
+/// `comm`. Threads that exit between two readings drop out of the later one. Empty where
+/// `/proc` cannot be read.
+pub fn cpu_by_thread_name() -> std::collections::BTreeMap<String, u64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("schedstat")),
+        ) else {
+            continue;
+        };
+        let Some(ns) = stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) else {
+            continue;
+        };
+        *by_name.entry(comm.trim().to_string()).or_insert(0) += ns;
+    }
+    by_name
+}
