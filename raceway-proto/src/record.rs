@@ -183,7 +183,9 @@ impl<B> Record<B> {
 }
 
 impl Record {
-    /// The record without its base, for the queue, and its base.
+    /// The record without its base, for the queue, and its base (the queue is the std
+    /// client's).
+    #[cfg(any(feature = "std", test))]
     pub(crate) fn into_pending(self) -> (Pending, Arc<RecordBase>) {
         let base = self.base.clone();
         (self.with_base(None), base)
