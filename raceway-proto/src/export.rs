@@ -39,9 +39,16 @@ pub use room::ServerCapacity;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportConfig {
-    /// Most events per body (default 512). Also the queue length that wakes the exporter.
+    /// Most events per body (default 2,048). Also the queue length that wakes the exporter.
+    ///
+    /// Each POST costs the sending thread a fixed amount (the request, the answer, the
+    /// syscalls, a wake-up) beside its bytes: against the real server, the sender's CPU
+    /// per event fell by about a third from bodies of 512 events to bodies of 2,048
+    /// (`benches/peers`, `e2e_real`). Bodies are sent when full or when the interval is
+    /// up, so a quiet service sends as soon as before.
     pub max_batch_events: usize,
-    /// Most bytes per body (default 1 MiB; see [`BatchEncoder::new`]).
+    /// Most bytes per body (default 1.5 MiB, room for 2,048 small events; see
+    /// [`BatchEncoder::new`]).
     pub max_body_bytes: usize,
     /// Longest an event waits in the queue for its batch to fill (default 1 s).
     pub flush_interval: Duration,
@@ -72,7 +79,7 @@ pub struct ExportConfig {
 impl Default for ExportConfig {
     fn default() -> Self {
         Self {
-            max_batch_events: 512,
+            max_batch_events: 2048,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             flush_interval: Duration::from_secs(1),
             max_pending_batches: 4,
@@ -745,11 +752,12 @@ impl<E: WireEvent + fmt::Debug> Exporter<E> {
             if let Some(room) = &mut self.room {
                 let len = front.events.len();
                 let available = room.available(now);
-                if available < len.min(room.max_body_events()) {
+                let most = available.min(room.max_body_events());
+                if most < len.min(room.max_body_events()) {
                     return None;
                 }
-                if available < len {
-                    self.split_front(available);
+                if most < len {
+                    self.split_front(most);
                 }
             }
             let front = self.pending.front_mut()?;

@@ -11,6 +11,14 @@
 //! slows its rate: 970 events/s were measured with the default 1,000). A `206` empties it
 //! and slows its rate by a quarter; every body taken whole speeds it up again by 1/32 of
 //! the configured rate.
+//!
+//! Bodies are bounded too. The first holds at most [`FIRST_BODY_EVENTS`], and the bound
+//! doubles with each body taken whole, up to the estimated buffer: a server whose buffer
+//! is smaller than configured then overflows by a few events, not by a whole large batch
+//! (and a `206`'s dropped events cannot always be resent exactly). A `206` bounds bodies
+//! by the room that body found; the bound grows back (by an eighth a body) only after
+//! [`PROBE_AFTER`] bodies in a row were taken whole, so such a server is probed every so
+//! often, not every other body.
 
 use core::time::Duration;
 
@@ -38,6 +46,12 @@ impl ServerCapacity {
 /// Milli-events: the bucket counts thousandths of an event, so slow rates still refill.
 const MILLI: u64 = 1000;
 
+/// The most events the first body holds (see the module docs).
+pub(crate) const FIRST_BODY_EVENTS: u64 = 512;
+
+/// Bodies taken whole in a row, after a `206`, before the body size bound grows again.
+pub(crate) const PROBE_AFTER: u32 = 16;
+
 /// The token bucket (see the module docs).
 #[derive(Debug, Clone)]
 pub(crate) struct Room {
@@ -54,6 +68,12 @@ pub(crate) struct Room {
     /// The estimate never goes below this.
     min_rate: u64,
     last: Instant,
+    /// Bodies taken whole since the last `206` (saturating).
+    whole_in_a_row: u32,
+    /// Most milli-events in one body: [`FIRST_BODY_EVENTS`] at first, never above `cap`.
+    body_cap: u64,
+    /// True once the server answered `206`: the bound then grows slowly.
+    learnt: bool,
 }
 
 impl Room {
@@ -69,6 +89,9 @@ impl Room {
             max_rate,
             min_rate: (max_rate / 64).max(MILLI),
             last: now,
+            whole_in_a_row: 0,
+            body_cap: cap.min(FIRST_BODY_EVENTS * MILLI),
+            learnt: false,
         }
     }
 
@@ -87,9 +110,11 @@ impl Room {
         u64::try_from(now.saturating_duration_since(self.last).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The most events one body may hold: the whole (estimated) buffer.
+    /// The most events one body may hold now (at most the whole estimated buffer).
     pub(crate) fn max_body_events(&self) -> usize {
-        usize::try_from(self.cap / MILLI).unwrap_or(usize::MAX).max(1)
+        usize::try_from(self.body_cap.min(self.cap) / MILLI)
+            .unwrap_or(usize::MAX)
+            .max(1)
     }
 
     /// Whole events the server has room for at `now`.
@@ -123,20 +148,31 @@ impl Room {
     pub(crate) fn full(&mut self, accepted: usize, now: Instant) {
         self.refill(now);
         self.tokens = 0;
+        self.whole_in_a_row = 0;
+        self.learnt = true;
         self.rate = (self.rate / 4 * 3).max(self.min_rate);
         let found = (accepted as u64).saturating_mul(MILLI);
         let bound = if found == 0 { self.cap / 2 } else { found };
         self.cap = self.cap.min(bound).max(MILLI);
+        self.body_cap = self.body_cap.min(self.cap);
     }
 
     /// A body was taken whole: the estimates may creep back up to the configured ones.
     pub(crate) fn taken_whole(&mut self, now: Instant) {
         self.refill(now);
         self.rate = self.rate.saturating_add(self.max_rate / 32).min(self.max_rate);
-        self.cap = self
-            .cap
-            .saturating_add((self.cap / 64).max(MILLI))
-            .min(self.max_cap);
+        self.whole_in_a_row = self.whole_in_a_row.saturating_add(1);
+        if self.whole_in_a_row >= PROBE_AFTER {
+            self.cap = self
+                .cap
+                .saturating_add((self.cap / 8).max(MILLI))
+                .min(self.max_cap);
+        }
+        self.body_cap = if self.learnt {
+            self.cap
+        } else {
+            self.body_cap.saturating_mul(2).min(self.cap)
+        };
     }
 }
 
@@ -157,14 +193,38 @@ mod tests {
         assert_eq!(r.available(at(1_000)), 900);
         assert_eq!(
             r.ready_at(1_800),
+            at(1_000),
+            "the first body holds at most FIRST_BODY_EVENTS: there is room for it"
+        );
+        for _ in 0..4 {
+            r.taken_whole(at(1_000));
+        }
+        assert_eq!(
+            r.ready_at(1_800),
             at(2_000).saturating_add(Duration::from_nanos(1))
         );
         assert_eq!(r.available(at(100_000)), 9_000, "never above the buffer");
     }
 
     #[test]
+    fn bodies_start_small_and_double_while_taken_whole() {
+        let mut r = Room::new(ServerCapacity::RACEWAY_DEFAULT, at(0));
+        assert_eq!(r.available(at(0)), 9_000, "the bucket is not bounded by the body");
+        let mut sizes = alloc::vec::Vec::new();
+        for _ in 0..6 {
+            sizes.push(r.max_body_events());
+            r.taken_whole(at(0));
+        }
+        assert_eq!(sizes, [512, 1_024, 2_048, 4_096, 8_192, 9_000]);
+    }
+
+    #[test]
     fn a_full_server_empties_the_bucket_and_slows_the_rate() {
         let mut r = Room::new(ServerCapacity::RACEWAY_DEFAULT, at(0));
+        for _ in 0..5 {
+            r.taken_whole(at(0));
+        }
+        assert_eq!(r.max_body_events(), 9_000);
         r.full(8_000, at(0));
         assert_eq!(r.available(at(0)), 0);
         assert_eq!(r.available(at(1_000)), 675);
@@ -173,6 +233,16 @@ mod tests {
         assert_eq!(r.max_body_events(), 4_000, "halved when it found none");
         r.full(10, at(1_000));
         assert_eq!(r.max_body_events(), 10);
+        for _ in 1..PROBE_AFTER {
+            r.taken_whole(at(1_000));
+        }
+        assert_eq!(
+            r.max_body_events(),
+            10,
+            "not probed before PROBE_AFTER whole bodies"
+        );
+        r.taken_whole(at(1_000));
+        assert_eq!(r.max_body_events(), 11, "then probed");
         for _ in 0..1_000 {
             r.taken_whole(at(1_000));
         }

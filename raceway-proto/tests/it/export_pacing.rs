@@ -95,9 +95,11 @@ fn run(config: ExportConfig, server: &mut ServerModel, events: usize) -> (usize,
 fn a_burst_three_times_the_buffer_never_fills_the_default_server() {
     // The real server's defaults: 10,000 events, 100 taken every 100 ms.
     let mut server = ServerModel::new(10_000, 100, ms(100));
-    let (bodies, partial, done) = run(paced(Some(ServerCapacity::RACEWAY_DEFAULT)), &mut server, 30_000);
+    let config = paced(Some(ServerCapacity::RACEWAY_DEFAULT));
+    let batch = config.max_batch_events;
+    let (bodies, partial, done) = run(config, &mut server, 30_000);
     assert_eq!((partial, server.dropped), (0, 0), "the server was filled");
-    assert!(bodies >= 30_000 / 512, "{bodies} bodies");
+    assert!(bodies >= 30_000 / batch, "{bodies} bodies");
     // 9,000 at once, then 900 a second: 23.3 s, never faster than the server drains.
     let secs = done.as_nanos() as f64 / 1e9;
     assert!((20.0..30.0).contains(&secs), "took {secs:.1} s");
@@ -116,7 +118,7 @@ fn a_server_smaller_than_configured_is_learnt_from_its_first_206() {
     // `--buffer 500` while the client assumes the default 10,000.
     let mut server = ServerModel::new(500, 100, ms(100));
     let (_, partial, _) = run(paced(Some(ServerCapacity::RACEWAY_DEFAULT)), &mut server, 5_000);
-    // The first body finds 500 of its 512 places; after that the exporter sends at most
+    // The first body finds 500 of its 2,048 places; after that the exporter sends at most
     // what the server has room for, learnt from the answers.
     assert!(partial >= 1, "the first body fills the small server");
     assert!(partial <= 3, "{partial} answers 206: the exporter did not learn");
