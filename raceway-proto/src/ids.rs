@@ -109,37 +109,54 @@ fn hex4(v: u16) -> [u8; 4] {
     [a, b, c, d]
 }
 
-/// Writes `v`'s hyphenated lowercase UUID form into `u`, whose hyphens are in place.
+/// The first 19 bytes of the text of a UUID whose high 64 bits are `high`: three groups
+/// and the hyphen after them (`xxxxxxxx-xxxx-xxxx-`).
 #[inline]
-fn fill_uuid(u: &mut [u8; 36], v: u128) {
-    u[..8].copy_from_slice(&hex8((v >> 96) as u32));
-    u[9..13].copy_from_slice(&hex4((v >> 80) as u16));
-    u[14..18].copy_from_slice(&hex4((v >> 64) as u16));
-    u[19..23].copy_from_slice(&hex4((v >> 48) as u16));
-    u[24..28].copy_from_slice(&hex4((v >> 32) as u16));
-    u[28..].copy_from_slice(&hex8(v as u32));
+pub(crate) fn uuid_head(high: u64) -> [u8; 19] {
+    let mut head = [b'-'; 19];
+    head[..8].copy_from_slice(&hex8((high >> 32) as u32));
+    head[9..13].copy_from_slice(&hex4((high >> 16) as u16));
+    head[14..18].copy_from_slice(&hex4(high as u16));
+    head
 }
 
-/// Appends `v`'s hyphenated lowercase UUID form (36 bytes) to `out`, as `Display` writes
-/// it. The digits go straight into `out`, a group at a time: no buffer on the stack
-/// written a byte at a time and then copied (the wire encoder writes three of these an
-/// event).
+/// Writes the text of the UUID whose head is `head` (see [`uuid_head`]) and whose low 64
+/// bits are `low` into `u`.
 #[inline]
-pub(crate) fn push_uuid(out: &mut Vec<u8>, v: u128) {
+fn fill_uuid(u: &mut [u8; 36], head: &[u8; 19], low: u64) {
+    u[..19].copy_from_slice(head);
+    u[19..23].copy_from_slice(&hex4((low >> 48) as u16));
+    u[23] = b'-';
+    u[24..28].copy_from_slice(&hex4((low >> 32) as u16));
+    u[28..].copy_from_slice(&hex8(low as u32));
+}
+
+/// Appends the hyphenated lowercase text (36 bytes) of the UUID whose head is `head` (see
+/// [`uuid_head`]) and whose low 64 bits are `low` to `out`. The digits go straight into
+/// `out`, a group at a time: no buffer on the stack written a byte at a time and then
+/// copied. The wire encoder keeps the heads of a flow's ids, which its events share.
+#[inline]
+pub(crate) fn push_uuid_with_head(out: &mut Vec<u8>, head: &[u8; 19], low: u64) {
     let start = out.len();
     out.resize(start + 36, b'-');
     if let Some(u) = out
         .get_mut(start..)
         .and_then(|u| <&mut [u8; 36]>::try_from(u).ok())
     {
-        fill_uuid(u, v);
+        fill_uuid(u, head, low);
     }
+}
+
+/// Appends `v`'s hyphenated lowercase UUID form (36 bytes) to `out`, as `Display` writes it.
+#[inline]
+pub(crate) fn push_uuid(out: &mut Vec<u8>, v: u128) {
+    push_uuid_with_head(out, &uuid_head((v >> 64) as u64), v as u64);
 }
 
 /// The 36 ASCII bytes of `v`'s hyphenated lowercase UUID form (what `Display` writes).
 pub(crate) fn uuid_ascii(v: u128) -> [u8; 36] {
     let mut out = [b'-'; 36];
-    fill_uuid(&mut out, v);
+    fill_uuid(&mut out, &uuid_head((v >> 64) as u64), v as u64);
     out
 }
 
@@ -394,6 +411,9 @@ mod tests {
             let mut out = b"prefix".to_vec();
             push_uuid(&mut out, v);
             assert_eq!(&out[6..], want.as_slice(), "{v:#x}");
+            out.clear();
+            push_uuid_with_head(&mut out, &uuid_head((v >> 64) as u64), v as u64);
+            assert_eq!(out, want, "{v:#x}");
         }
     }
 

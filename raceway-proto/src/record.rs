@@ -37,7 +37,7 @@ use serde_json::Value;
 use crate::clock::VectorClock;
 use crate::event::{AccessType, Event, EventKind, MemoryOrdering, Metadata, SourceLocation, Tags};
 use crate::flow::Service;
-use crate::ids::{push_uuid, EventId, SpanId, TraceId};
+use crate::ids::{push_uuid, push_uuid_with_head, uuid_ascii, uuid_head, EventId, SpanId, TraceId};
 use crate::time::Timestamp;
 
 mod plain_json;
@@ -633,14 +633,22 @@ impl Record {
         out: &mut Vec<u8>,
         scratch: &mut RecordScratch,
     ) -> Result<(), serde_json::Error> {
+        let ids = scratch.metadata(&self.base.info, self.ordering())?.ids;
+        let id = self.id().as_u128();
         out.extend_from_slice(b"{\"id\":\"");
-        push_uuid(out, self.id().as_u128());
+        push_uuid_with_head(out, &ids.head, id as u64);
         out.extend_from_slice(b"\",\"trace_id\":\"");
-        push_uuid(out, self.base.info.trace_id.as_u128());
+        out.extend_from_slice(&ids.trace);
         match self.parent() {
             Some(p) => {
                 out.extend_from_slice(b"\",\"parent_id\":\"");
-                push_uuid(out, p.as_u128());
+                let p = p.as_u128();
+                if (p >> 64) as u64 == ids.high {
+                    // The flow's own event before this one: the same head.
+                    push_uuid_with_head(out, &ids.head, p as u64);
+                } else {
+                    push_uuid(out, p);
+                }
                 out.extend_from_slice(b"\",\"timestamp\":\"");
             }
             None => out.extend_from_slice(b"\",\"parent_id\":null,\"timestamp\":\""),
@@ -648,7 +656,7 @@ impl Record {
         out.extend_from_slice(scratch.timestamp(self.timestamp));
         out.extend_from_slice(b"\",\"kind\":");
         self.write_kind(out, scratch)?;
-        let meta = scratch.metadata(&self.base.info, self.ordering())?;
+        let meta = &scratch.metadata(&self.base.info, self.ordering())?.metadata;
         match self.duration_ns() {
             // The server takes a missing `duration_ns` as none (WIRE.md): one copy, and
             // 19 bytes an event fewer than `"duration_ns":null`.
@@ -750,6 +758,34 @@ fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(decimal(v, &mut [0; 20]));
 }
 
+/// The text of a flow's trace id, and the head its event ids share: a flow's event ids
+/// are its seed with the flow's counter mixed into the low 64 bits (see
+/// [`FlowInfo::event_id`]), so their first 19 characters are the same.
+#[derive(Debug, Clone, Copy)]
+struct FlowIds {
+    trace: [u8; 36],
+    high: u64,
+    head: [u8; 19],
+}
+
+impl FlowIds {
+    fn of(info: &FlowInfo) -> Self {
+        let high = (info.seed >> 64) as u64;
+        Self {
+            trace: uuid_ascii(info.trace_id.as_u128()),
+            high,
+            head: uuid_head(high),
+        }
+    }
+}
+
+/// What the encoder keeps of a flow: its `metadata` object and its ids' text.
+#[derive(Debug)]
+struct Meta {
+    metadata: Split,
+    ids: FlowIds,
+}
+
 /// Bytes split where a per-event value goes.
 #[derive(Debug)]
 struct Split {
@@ -772,7 +808,7 @@ pub struct RecordScratch {
     /// The call site file last found to need no escaping: a caller's records mostly come
     /// from a few sites, so its bytes are not looked at again for each record.
     plain_file: Option<&'static str>,
-    infos: Vec<(Arc<FlowInfo>, Option<MemoryOrdering>, Split)>,
+    infos: Vec<(Arc<FlowInfo>, Option<MemoryOrdering>, Meta)>,
     clocks: Vec<(Arc<VectorClock>, u8, Split)>,
     next_info: usize,
     next_clock: usize,
@@ -781,17 +817,17 @@ pub struct RecordScratch {
     last_clock: usize,
 }
 
-fn cached<'a, K, F>(
-    entries: &'a mut Vec<(Arc<K>, F, Split)>,
+fn cached<'a, K, F, V>(
+    entries: &'a mut Vec<(Arc<K>, F, V)>,
     (next, last): (&mut usize, &mut usize),
     key: &Arc<K>,
     extra: F,
-    build: impl FnOnce() -> Result<Split, serde_json::Error>,
-) -> Result<&'a Split, serde_json::Error>
+    build: impl FnOnce() -> Result<V, serde_json::Error>,
+) -> Result<&'a V, serde_json::Error>
 where
     F: PartialEq + Copy,
 {
-    let hit = |(k, e, _): &(Arc<K>, F, Split)| Arc::ptr_eq(k, key) && *e == extra;
+    let hit = |(k, e, _): &(Arc<K>, F, V)| Arc::ptr_eq(k, key) && *e == extra;
     if entries.get(*last).is_some_and(hit) {
         return Ok(&entries[*last].2);
     }
@@ -849,7 +885,7 @@ impl RecordScratch {
         &mut self,
         info: &Arc<FlowInfo>,
         ordering: Option<MemoryOrdering>,
-    ) -> Result<&Split, serde_json::Error> {
+    ) -> Result<&Meta, serde_json::Error> {
         cached(
             &mut self.infos,
             (&mut self.next_info, &mut self.last_info),
@@ -885,7 +921,10 @@ impl RecordScratch {
                     crate::encode::write_json(&mut bytes, &up)?;
                 }
                 bytes.push(b'}');
-                Ok(Split { bytes, split })
+                Ok(Meta {
+                    metadata: Split { bytes, split },
+                    ids: FlowIds::of(info),
+                })
             },
         )
     }
