@@ -11,8 +11,8 @@
 //! | `RACEWAY_DISABLED` | `true`/`1` turns the SDK off: nothing recorded or sent | `false` |
 //! | `RACEWAY_LOCAL_ANALYSIS` | also analyse locally while exporting (`true`/`false`) | `false` |
 //! | `RACEWAY_QUEUE_SIZE` | events held while the server is slow (about 96 bytes each with small values), beyond it drops are counted | 65536 |
-//! | `RACEWAY_BATCH_SIZE` | most events in one POST | 2048 |
-//! | `RACEWAY_MAX_BODY_BYTES` | most bytes in one POST (server limit is 2 MiB) | 1572864 |
+//! | `RACEWAY_BATCH_SIZE` | most events in one POST | 512 |
+//! | `RACEWAY_MAX_BODY_BYTES` | most bytes in one POST (server limit is 2 MiB) | 1048576 |
 //! | `RACEWAY_FLUSH_INTERVAL_MS` | longest time an event waits to be sent | 1000 |
 //! | `RACEWAY_TIMEOUT_MS` | HTTP request timeout | 10000 |
 //! | `RACEWAY_SHUTDOWN_TIMEOUT_MS` | how long drop and `shutdown()` wait to drain | 5000 |

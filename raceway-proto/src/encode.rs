@@ -78,9 +78,9 @@ impl WireEvent for Record {
     }
 }
 
-/// The default body cap: 1.5 MiB, a quarter under the server's limit (2,048 events of
-/// some 600 bytes, the default batch, fit).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1_572_864;
+/// The default body cap: 1 MiB, half the server's limit (about 1,700 state changes of
+/// some 600 bytes).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1_048_576;
 
 /// The server's body limit (axum's default): bodies over it are answered `413`.
 pub const SERVER_MAX_BODY_BYTES: usize = 2 * 1_048_576;

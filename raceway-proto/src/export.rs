@@ -39,15 +39,17 @@ pub use room::ServerCapacity;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportConfig {
-    /// Most events per body (default 2,048). Also the queue length that wakes the exporter.
+    /// Most events per body (default 512). Also the queue length that wakes the exporter.
     ///
     /// Each POST costs the sending thread a fixed amount (the request, the answer, the
-    /// syscalls, a wake-up) beside its bytes: against the real server, the sender's CPU
-    /// per event fell by about a third from bodies of 512 events to bodies of 2,048
-    /// (`benches/peers`, `e2e_real`). Bodies are sent when full or when the interval is
-    /// up, so a quiet service sends as soon as before.
+    /// syscalls, a wake-up) beside its bytes: against the real server (`benches/peers`,
+    /// `e2e_real`), the sender thread's CPU per event was 551-711 ns with bodies of 512
+    /// events and 323-464 ns with bodies of about 2,500 (`RACEWAY_BATCH_SIZE`, with
+    /// `RACEWAY_MAX_BODY_BYTES` raised to fit). The default stays at 512: with 2,048 the
+    /// exporter's batches held about 30 bytes more per queued event when the server is
+    /// down (`benches/peers`, `memory`: 131 bytes with the default queue full).
     pub max_batch_events: usize,
-    /// Most bytes per body (default 1.5 MiB, room for 2,048 small events; see
+    /// Most bytes per body (default 1 MiB, room for about 1,700 small events; see
     /// [`BatchEncoder::new`]).
     pub max_body_bytes: usize,
     /// Longest an event waits in the queue for its batch to fill (default 1 s).
@@ -79,7 +81,7 @@ pub struct ExportConfig {
 impl Default for ExportConfig {
     fn default() -> Self {
         Self {
-            max_batch_events: 2048,
+            max_batch_events: 512,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             flush_interval: Duration::from_secs(1),
             max_pending_batches: 4,

@@ -233,8 +233,8 @@ pub fn status_kib(field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// The soak configuration: defaults (queue 65,536, batches of 2,048, 4 pending batches,
-/// 1.5 MiB bodies), short timings so restarts cost milliseconds, and no pacing to the real
+/// The soak configuration: defaults (queue 65,536, batches of 512, 4 pending batches,
+/// 1 MiB bodies), short timings so restarts cost milliseconds, and no pacing to the real
 /// server's capacity (the collector takes whatever it gets, as fast as it can).
 pub fn config(service: &str, url: &str) -> Config {
     let mut c = Config::new(service);

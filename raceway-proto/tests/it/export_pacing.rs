@@ -118,7 +118,7 @@ fn a_server_smaller_than_configured_is_learnt_from_its_first_206() {
     // `--buffer 500` while the client assumes the default 10,000.
     let mut server = ServerModel::new(500, 100, ms(100));
     let (_, partial, _) = run(paced(Some(ServerCapacity::RACEWAY_DEFAULT)), &mut server, 5_000);
-    // The first body finds 500 of its 2,048 places; after that the exporter sends at most
+    // The first body finds 500 of its 512 places; after that the exporter sends at most
     // what the server has room for, learnt from the answers.
     assert!(partial >= 1, "the first body fills the small server");
     assert!(partial <= 3, "{partial} answers 206: the exporter did not learn");

@@ -121,6 +121,6 @@ fn six_thousand_function_calls_make_several_bodies_under_the_cap() {
         bodies += 1;
     }
     assert_eq!(total, 6000);
-    // The compact body of 6000 is about 3.6 MB: three bodies of at most 1.5 MiB.
-    assert_eq!(bodies, 3);
+    // The compact body of 6000 is about 3.6 MB: four bodies of at most 1 MiB.
+    assert_eq!(bodies, 4);
 }

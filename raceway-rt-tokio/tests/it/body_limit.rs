@@ -1,4 +1,4 @@
-//! Bodies stay under the cap (1.5 MiB by default, the server refuses over 2 MiB), a large
+//! Bodies stay under the cap (1 MiB by default, the server refuses over 2 MiB), a large
 //! backlog is cut into many bodies without losing an event, and one event too big for any
 //! body is cut down rather than sinking its batch.
 
@@ -29,7 +29,7 @@ async fn many_large_events_are_split_into_bodies_under_the_cap() {
     client.flush(Duration::from_secs(30)).await.expect("delivered");
 
     let sizes = collector.body_sizes();
-    // ~10 MB in bodies of at most the cap: at least 7 of them.
+    // ~10 MB in bodies of at most the cap: at least 10 of them.
     let least = (N * BIG).div_ceil(DEFAULT_MAX_BODY_BYTES);
     assert!(least >= 6, "{least}");
     assert!(sizes.len() >= least, "{} bodies for ~10 MB", sizes.len());
