@@ -634,21 +634,14 @@ impl Record {
         scratch: &mut RecordScratch,
     ) -> Result<(), serde_json::Error> {
         let ids = scratch.metadata(&self.base.info, self.ordering())?.ids;
-        let id = self.id().as_u128();
         out.extend_from_slice(b"{\"id\":\"");
-        push_uuid_with_head(out, &ids.head, id as u64);
+        ids.push_id(out, self.id());
         out.extend_from_slice(b"\",\"trace_id\":\"");
         out.extend_from_slice(&ids.trace);
         match self.parent() {
             Some(p) => {
                 out.extend_from_slice(b"\",\"parent_id\":\"");
-                let p = p.as_u128();
-                if (p >> 64) as u64 == ids.high {
-                    // The flow's own event before this one: the same head.
-                    push_uuid_with_head(out, &ids.head, p as u64);
-                } else {
-                    push_uuid(out, p);
-                }
+                ids.push_id(out, p);
                 out.extend_from_slice(b"\",\"timestamp\":\"");
             }
             None => out.extend_from_slice(b"\",\"parent_id\":null,\"timestamp\":\""),
@@ -777,6 +770,18 @@ impl FlowIds {
             head: uuid_head(high),
         }
     }
+
+    /// Appends `id`'s text: from the flow's head when it is one of the flow's ids (a
+    /// parent from another flow, after a fork or a join, is not).
+    #[inline]
+    fn push_id(&self, out: &mut Vec<u8>, id: EventId) {
+        let v = id.as_u128();
+        if (v >> 64) as u64 == self.high {
+            push_uuid_with_head(out, &self.head, v as u64);
+        } else {
+            push_uuid(out, v);
+        }
+    }
 }
 
 /// What the encoder keeps of a flow: its `metadata` object and its ids' text.
@@ -796,9 +801,10 @@ struct Split {
 /// Entries each cache of [`RecordScratch`] keeps (flows recording at once, about).
 const CACHED: usize = 64;
 
-/// The encoder's cache of what flows share: each flow's `metadata` object (split where
-/// a `duration_ns` goes, when there is one) and each clock base's `causality_vector` (split where the flow's own
-/// counter goes), keyed by the `Arc` the records share. Holding the `Arc` keeps the key
+/// The encoder's cache of what flows share: each flow's `metadata` object (split where a
+/// `duration_ns` goes, when there is one) and ids' text, and each clock base's
+/// `causality_vector` (split where the flow's own counter goes), keyed by the `Arc` the
+/// records share. Holding the `Arc` keeps the key
 /// from being reused while it is cached.
 #[derive(Debug, Default)]
 pub struct RecordScratch {
