@@ -49,6 +49,36 @@ pub const ORDERING_TAG: &str = "memory_ordering";
 /// Bytes of JSON a state change keeps inside its record.
 const INLINE: usize = 43;
 
+/// A value that is a whole integer is kept as this byte (no JSON starts with it), then its
+/// magnitude in 8 little-endian bytes; [`NEG_INT_TAG`] for a negative one.
+const INT_TAG: u8 = 0;
+const NEG_INT_TAG: u8 = 1;
+const INT_LEN: usize = 9;
+
+/// Room for a value's JSON text when the record keeps it as an integer in binary.
+type ValueText = [u8; 21];
+
+/// The JSON of the value a record keeps as `bytes`: the decimal of an integer kept in
+/// binary (written into `text`), or the bytes themselves.
+fn value_json<'a>(bytes: &'a [u8], text: &'a mut ValueText) -> &'a [u8] {
+    let [tag @ (INT_TAG | NEG_INT_TAG), rest @ ..] = bytes else {
+        return bytes;
+    };
+    let Ok(le) = <[u8; 8]>::try_from(rest) else {
+        return bytes;
+    };
+    let Ok(digits) = <&mut [u8; 20]>::try_from(&mut text[1..]) else {
+        return bytes;
+    };
+    let n = decimal(u64::from_le_bytes(le), digits).len();
+    if *tag == NEG_INT_TAG {
+        text[20 - n] = b'-';
+        &text[20 - n..]
+    } else {
+        &text[21 - n..]
+    }
+}
+
 /// What a flow's events share: its identity and its service. One per flow (rebuilt when a
 /// flow is recorded by another client's tracer), shared by its records.
 #[derive(Debug)]
@@ -293,27 +323,19 @@ impl Spill {
         self.heap.extend_from_slice(bytes);
     }
 
-    /// Appends `v` in decimal, after a `-` when `negative`: in place when it fits inline
-    /// (a copy of a few bytes of unknown length is a call to `memcpy`).
-    fn push_decimal(&mut self, v: u64, negative: bool) {
-        let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-        let n = digits + usize::from(negative);
-        if self.heap.is_empty() && self.len + n <= INLINE {
+    /// Appends the integer `v` (negated when `negative`) as [`INT_TAG`] or
+    /// [`NEG_INT_TAG`] and its 8 bytes: the exporter writes the decimal
+    /// ([`value_json`]), so the caller's thread does not divide by ten.
+    fn push_int(&mut self, v: u64, negative: bool) {
+        let tag = if negative { NEG_INT_TAG } else { INT_TAG };
+        if self.heap.is_empty() && self.len + INT_LEN <= INLINE {
             let start = self.len;
-            if negative {
-                self.inline[start] = b'-';
-            }
-            let mut v = v;
-            for slot in self.inline[start + n - digits..start + n].iter_mut().rev() {
-                *slot = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-            self.len += n;
+            self.inline[start] = tag;
+            self.inline[start + 1..start + INT_LEN].copy_from_slice(&v.to_le_bytes());
+            self.len += INT_LEN;
         } else {
-            if negative {
-                self.push(b"-");
-            }
-            self.push(decimal(v, &mut [0; 20]));
+            self.push(&[tag]);
+            self.push(&v.to_le_bytes());
         }
     }
 
@@ -552,9 +574,12 @@ impl Record {
                 let [var_end, old_end, end] = st.ends;
                 EventKind::StateChange {
                     variable: serde_json::from_slice::<String>(&json[..var_end]).unwrap_or_default(),
-                    old_value: (old_end > var_end)
-                        .then(|| serde_json::from_slice(&json[var_end..old_end]).unwrap_or(Value::Null)),
-                    new_value: serde_json::from_slice(&json[old_end..end]).unwrap_or(Value::Null),
+                    old_value: (old_end > var_end).then(|| {
+                        serde_json::from_slice(value_json(&json[var_end..old_end], &mut [0; 21]))
+                            .unwrap_or(Value::Null)
+                    }),
+                    new_value: serde_json::from_slice(value_json(&json[old_end..end], &mut [0; 21]))
+                        .unwrap_or(Value::Null),
                     location: match st.location {
                         Site::Static(file, line) => SourceLocation::Static { file, line },
                         Site::Text(t) => SourceLocation::Text(t.into()),
@@ -685,13 +710,14 @@ impl Record {
         out.extend_from_slice(b"{\"StateChange\":{\"variable\":");
         out.extend_from_slice(&json[..var_end]);
         out.extend_from_slice(b",\"old_value\":");
+        let mut text = [0; 21];
         if old_end > var_end {
-            out.extend_from_slice(&json[var_end..old_end]);
+            out.extend_from_slice(value_json(&json[var_end..old_end], &mut text));
         } else {
             out.extend_from_slice(b"null");
         }
         out.extend_from_slice(b",\"new_value\":");
-        out.extend_from_slice(&json[old_end..end]);
+        out.extend_from_slice(value_json(&json[old_end..end], &mut text));
         out.extend_from_slice(b",\"location\":");
         match st.location {
             Site::Text(t) => crate::encode::write_json(out, t)?,

@@ -3,7 +3,8 @@
 //! `track_*` call gives most often. Anything else (floats, strings to escape, sequences,
 //! maps, structs) is refused with [`NotPlain`], and the caller hands the value to
 //! `serde_json` instead. What this writes is what `serde_json` writes for the same value
-//! (`tests/it/record_wire.rs` compares them).
+//! (`tests/it/record_wire.rs` compares them), except that an integer is kept in binary
+//! and written in decimal by the exporter (see `value_json`).
 
 use core::fmt;
 
@@ -39,7 +40,7 @@ pub(super) struct Plain<'a>(pub(super) &'a mut Spill);
 
 impl Plain<'_> {
     fn number(self, v: u64, negative: bool) -> Result<(), NotPlain> {
-        self.0.push_decimal(v, negative);
+        self.0.push_int(v, negative);
         Ok(())
     }
 
@@ -191,11 +192,12 @@ mod tests {
             heap: Vec::new(),
         };
         put_json(&mut buf, v);
-        if buf.heap.is_empty() {
+        let kept = if buf.heap.is_empty() {
             buf.inline[..buf.len].to_vec()
         } else {
             buf.heap
-        }
+        };
+        super::super::value_json(&kept, &mut [0; 21]).to_vec()
     }
 
     #[track_caller]
