@@ -2,8 +2,8 @@
 //! record-sized item (96 bytes, as a record) to the exporter, with 1 and 4 threads pushing at once and
 //! the queue drained between chunks.
 //!
-//! - `pipe`: [`raceway_proto::export::Pipe`], `Mutex<VecDeque>` shards chosen by flow
-//!   (here: by pushing thread), keeping their memory (what the clients use);
+//! - `pipe`: [`raceway_proto::export::Pipe`], one single-producer ring ([`Lane`]) per flow
+//!   (here: per pushing thread), what the clients use;
 //! - `mpsc_list`: std's lock-free linked-block `mpsc::channel`, bounded by an atomic length;
 //! - `sync_channel`: std's preallocated lock-free ring (`sync_channel(capacity)` with
 //!   `try_send`, OpenTelemetry's and Sentry's shape), which holds its whole capacity from the
@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use raceway_proto::export::{Pipe, Queued};
+use raceway_proto::export::{Lane, Pipe, Queued};
 
 /// A record-sized item: 12 words, the first naming its "flow" (the pushing thread).
 #[derive(Clone, Copy)]
@@ -31,9 +31,6 @@ impl Queued for Item {
     type Link = ();
     type Last = ();
     type Taken = Item;
-    fn shard(&self, _: &()) -> usize {
-        self.0[0] as usize
-    }
     fn link(&mut self, _: &(), _: &mut ()) {}
     fn take(self, _: &mut ()) -> Option<Item> {
         Some(self)
@@ -49,9 +46,16 @@ trait Queue: Send + Sync {
     fn drain(&self, out: &mut Vec<Item>);
 }
 
+thread_local! {
+    /// The pushing thread's lane of the pipe (a flow's, in the clients).
+    static LANE: std::cell::RefCell<Option<Lane<Item>>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Queue for Pipe<Item> {
     fn push(&self, item: Item) {
-        let _ = Pipe::push(self, item, &());
+        LANE.with_borrow_mut(|lane| {
+            let _ = Pipe::push(self, item, &(), lane);
+        });
     }
     fn drain(&self, out: &mut Vec<Item>) {
         Pipe::drain(self, usize::MAX, out);

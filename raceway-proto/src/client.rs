@@ -26,7 +26,7 @@ use crate::boundary::ContextStore;
 use crate::config::Config;
 use crate::event::{AccessType, EventKind, MemoryOrdering, SourceLocation};
 use crate::export::{ExportStats, Pipe, PushOutcome};
-use crate::flow::{to_json_value, Flow, FlowEnd, Service, Tracer};
+use crate::flow::{to_json_value, Flow, FlowEnd, FlowLane, Service, Tracer};
 use crate::headers::{self, ClockHeader, RemoteContext};
 use crate::record::{Pending, Record, RecordBase, StateValues};
 use crate::system::{FastIds, SystemClock};
@@ -214,16 +214,18 @@ impl Sink {
         }
     }
 
-    /// Hands one event to the analyser and the queue.
-    pub fn emit(&self, record: Record) {
+    /// Hands one event of `flow` (made by its tracer, in the flow's order) to the analyser
+    /// and the queue.
+    pub fn emit(&self, flow: &mut Flow, record: Record) {
         let (pending, base) = record.into_pending();
-        self.emit_pending(pending, &base);
+        self.emit_pending(pending, &base, flow.lane());
     }
 
     /// [`Sink::emit`] for a record made without its base, which is handed beside it (the
-    /// hot path: the queue takes a reference count only when the base changes).
+    /// hot path: the queue takes a reference count only when the base changes), into its
+    /// flow's lane.
     #[inline]
-    pub(crate) fn emit_pending(&self, mut pending: Pending, base: &Arc<RecordBase>) {
+    pub(crate) fn emit_pending(&self, mut pending: Pending, base: &Arc<RecordBase>, lane: &mut FlowLane) {
         if let Some(a) = &self.analyzer {
             let whole = pending.whole(base.clone());
             lock(&a.0).observe(&whole.to_event());
@@ -233,7 +235,7 @@ impl Sink {
             None => {
                 self.recorded.fetch_add(1, Ordering::Relaxed);
             }
-            Some(q) => match q.push(pending, base) {
+            Some(q) => match q.push(pending, base, lane.get_mut()) {
                 PushOutcome::Accepted { wake: true } => {
                     if self.exporter_idle.load(Ordering::Acquire)
                         && !self.batch_wake_sent.swap(true, Ordering::AcqRel)
@@ -516,26 +518,10 @@ impl<S: ContextStore> ClientCore<S> {
         // Queued from here, built in place: the record is not moved out first. (A warning
         // the queue gives calls the logger with the flow borrowed; a `track_*` call made by
         // the logger then finds no flow, and is counted.)
-        let (pending, base) = self
+        let (pending, base, lane) = self
             .tracer
             .stamp_pending_state(flow, values, access, location, ordering);
-        self.sink.emit_pending(pending, base);
-    }
-
-    #[inline]
-    fn hand_over(&self, record: Option<Record>, found: bool) -> bool {
-        match record {
-            Some(r) => {
-                self.sink.emit(r);
-                true
-            }
-            None => {
-                if !found {
-                    self.sink.count_no_context();
-                }
-                false
-            }
-        }
+        self.sink.emit_pending(pending, base, lane);
     }
 
     /// Records the event `make` builds in the current flow, building it only when the flow
@@ -544,13 +530,20 @@ impl<S: ContextStore> ClientCore<S> {
         if !self.config.enabled {
             return false;
         }
-        let mut record = None;
+        let mut emitted = false;
         let found = self.with_flow(&mut |flow| {
-            if flow.is_sampled() && record.is_none() {
-                record = make().map(|kind| self.tracer.stamp(flow, kind, duration_ns));
+            if flow.is_sampled() && !emitted {
+                if let Some(kind) = make() {
+                    let record = self.tracer.stamp(flow, kind, duration_ns);
+                    self.sink.emit(flow, record);
+                    emitted = true;
+                }
             }
         });
-        self.hand_over(record, found)
+        if !found {
+            self.sink.count_no_context();
+        }
+        emitted
     }
 
     /// Records a function call with its arguments.
@@ -732,7 +725,7 @@ impl<S: ContextStore> ClientCore<S> {
         self.with_flow(&mut |flow| {
             let (child, spawn) = self.tracer.fork(flow, spawned_by);
             if flow.is_sampled() {
-                self.sink.emit(spawn);
+                self.sink.emit(flow, spawn);
             }
             out = Some(child);
         });
@@ -753,7 +746,7 @@ impl<S: ContextStore> ClientCore<S> {
         self.with_flow(&mut |flow| {
             if flow.is_sampled() {
                 let ev = self.tracer.join(flow, child, awaited_at);
-                self.sink.emit(ev);
+                self.sink.emit(flow, ev);
             }
         });
     }
@@ -914,7 +907,8 @@ impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
 
     fn record_in(&self, flow: &mut Flow, kind: EventKind, duration_ns: Option<u64>) {
         if self.config.enabled && flow.is_sampled() {
-            self.sink.emit(self.tracer.stamp(flow, kind, duration_ns));
+            let record = self.tracer.stamp(flow, kind, duration_ns);
+            self.sink.emit(flow, record);
         }
     }
 
@@ -995,7 +989,7 @@ impl<S: ContextStore> AdapterApi<S> for ClientCore<S> {
                 },
                 Some(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)),
             );
-            self.sink.emit(ev);
+            self.sink.emit(flow, ev);
             if flow.is_distributed() {
                 header = Some(self.tracer.response_clock(flow).to_header_value());
             }

@@ -132,7 +132,18 @@ pub struct Flow {
     /// `info` and the clock base as the records take them; dropped when either changes,
     /// and whenever the own counter or the last event moves other than by a record.
     record_base: Option<Arc<RecordBase>>,
+    /// The lane of the export queue this flow's records go into: opened by its first
+    /// record, and dropped when it learns of another flow's records (a join or a merge),
+    /// so that what it records next is queued after them (see `export/pipe.rs`).
+    lane: FlowLane,
 }
+
+/// A flow's lane of the export queue (std's client queues records; without std nothing
+/// queues them).
+#[cfg(feature = "std")]
+pub(crate) type FlowLane = sync_wrapper::SyncWrapper<Option<crate::export::Lane<Pending>>>;
+#[cfg(not(feature = "std"))]
+pub(crate) type FlowLane = ();
 
 impl Clone for Flow {
     fn clone(&self) -> Self {
@@ -155,6 +166,7 @@ impl Clone for Flow {
             // A seed of its own (see the type's docs).
             info: None,
             record_base: None,
+            lane: FlowLane::default(),
         }
     }
 }
@@ -192,6 +204,7 @@ impl Flow {
     /// makes sure it holds this flow's own component.
     fn update_clock<R>(&mut self, f: impl FnOnce(&mut VectorClock, &Component) -> R) -> R {
         self.record_base = None;
+        self.learn();
         let c = Arc::make_mut(&mut self.clock);
         c.set_at(self.own_slot, self.own);
         let r = f(c, &self.thread_id);
@@ -217,24 +230,37 @@ impl Flow {
     fn follow(&mut self, event: EventId) {
         self.last_event = Some(event);
         self.record_base = None;
+        self.learn();
+    }
+
+    /// This flow learns of another flow's events (it merges a clock, or follows an event):
+    /// its lane is dropped, so its next records are queued in a lane opened after those
+    /// events were (see `export/pipe.rs`).
+    fn learn(&mut self) {
+        self.lane = FlowLane::default();
+    }
+
+    /// The flow's lane of the export queue.
+    pub(crate) fn lane(&mut self) -> &mut FlowLane {
+        &mut self.lane
     }
 
     /// What the record with own counter `own` (just ticked) shares with this flow's other
     /// records, for `service`'s tracer, whose `ids` seed a new flow identity; that record
-    /// becomes the flow's last event.
+    /// becomes the flow's last event; and the flow's lane, to queue that record in.
     #[inline]
     fn next_record_base(
         &mut self,
         service: &Arc<Service>,
         ids: &dyn IdGenerator,
         own: u64,
-    ) -> &Arc<RecordBase> {
+    ) -> (&Arc<RecordBase>, &mut FlowLane) {
         let base = match self.record_base.take() {
             Some(b) if Arc::ptr_eq(&b.info.service, service) => b,
             _ => self.new_record_base(service, ids, own),
         };
         self.last_event = Some(base.info.event_id(own));
-        self.record_base.insert(base)
+        (self.record_base.insert(base), &mut self.lane)
     }
 
     #[cold]
@@ -338,6 +364,7 @@ impl Flow {
             sampled: true,
             info: None,
             record_base: None,
+            lane: FlowLane::default(),
         };
         f.set_clock(VectorClock::new());
         f
@@ -495,13 +522,14 @@ impl Tracer {
         location: &'static core::panic::Location<'static>,
         ordering: Option<MemoryOrdering>,
     ) -> Record {
-        let (pending, base) = self.stamp_pending_state(flow, values, access, location, ordering);
+        let (pending, base, _) = self.stamp_pending_state(flow, values, access, location, ordering);
         let base = base.clone();
         pending.whole(base)
     }
 
-    /// [`Tracer::stamp_state`] for the export queue: the record without its base, and the
-    /// base (the flow's, by reference: no reference count is taken here).
+    /// [`Tracer::stamp_state`] for the export queue: the record without its base, the
+    /// base (the flow's, by reference: no reference count is taken here), and the flow's
+    /// lane to queue it in.
     #[inline]
     pub(crate) fn stamp_pending_state<'f>(
         &self,
@@ -510,17 +538,17 @@ impl Tracer {
         access: AccessType,
         location: &'static core::panic::Location<'static>,
         ordering: Option<MemoryOrdering>,
-    ) -> (Pending, &'f Arc<RecordBase>) {
+    ) -> (Pending, &'f Arc<RecordBase>, &'f mut FlowLane) {
         self.stamp_pending(flow, Record::state_body(values, access, location, ordering))
     }
 
     #[inline]
-    fn stamp_pending<'f>(&self, flow: &'f mut Flow, body: Body) -> (Pending, &'f Arc<RecordBase>) {
+    fn stamp_pending<'f>(&self, flow: &'f mut Flow, body: Body) -> (Pending, &'f Arc<RecordBase>, &'f mut FlowLane) {
         let own = flow.tick();
         let timestamp = self.wall.now().max(flow.last_timestamp);
         flow.last_timestamp = timestamp;
         let locks = flow.locks.clone();
-        let base = flow.next_record_base(&self.service, &*self.ids, own);
+        let (base, lane) = flow.next_record_base(&self.service, &*self.ids, own);
         let record = Record {
             timestamp,
             base: None,
@@ -528,11 +556,11 @@ impl Tracer {
             locks,
             body,
         };
-        (record, base)
+        (record, base, lane)
     }
 
     fn stamp_body(&self, flow: &mut Flow, body: Body) -> Record {
-        let (pending, base) = self.stamp_pending(flow, body);
+        let (pending, base, _) = self.stamp_pending(flow, body);
         let base = base.clone();
         pending.whole(base)
     }

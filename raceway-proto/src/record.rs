@@ -152,7 +152,7 @@ pub(crate) type LockSet = Arc<Vec<Arc<str>>>;
 /// One recorded event, as the exporter encodes it. See the module docs.
 ///
 /// `B` is how it holds its base: an `Arc` (every record outside the queue), or, in the
-/// queue, `Option<Arc>` ([`Pending`]), `None` where the record before it in its shard had
+/// queue, `Option<Arc>` ([`Pending`]), `None` where the record before it in its lane had
 /// the same base.
 pub struct Record<B = Arc<RecordBase>> {
     pub(crate) timestamp: Timestamp,
@@ -197,7 +197,7 @@ pub(crate) enum LargeKind {
 }
 
 /// A record in the export queue: its base is `None` when the record queued before it in
-/// its shard had the same one (see [`crate::export::Queued`]).
+/// its lane had the same one (see [`crate::export::Queued`]).
 pub type Pending = Record<Option<Arc<RecordBase>>>;
 
 impl<B> Record<B> {
@@ -235,12 +235,6 @@ impl crate::export::Queued for Pending {
     type Link = Arc<RecordBase>;
     type Last = Option<Arc<RecordBase>>;
     type Taken = Record;
-
-    fn shard(&self, base: &Arc<RecordBase>) -> usize {
-        // The flow's identity, mixed: one flow, one shard.
-        let p = Arc::as_ptr(&base.info) as usize as u64;
-        (p >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(20) as usize
-    }
 
     fn link(&mut self, base: &Arc<RecordBase>, last: &mut Option<Arc<RecordBase>>) {
         if last.as_ref().is_some_and(|l| Arc::ptr_eq(l, base)) {
@@ -1031,20 +1025,20 @@ mod queue_tests {
         t.stamp_state(flow, v, AccessType::Write, Location::caller(), None)
     }
 
-    /// Records of many flows share shards; each leaves its base out when the record
-    /// before it in the shard had the same one. Through bases changed by forks and joins,
-    /// records of flows interleaved in one shard, and drains of every size, every record
-    /// comes out as it went in.
+    /// Each record leaves its base out when the record before it in its flow's lane had the
+    /// same one. Through bases changed by forks and joins, lanes replaced at joins, records
+    /// of many flows interleaved, and drains of every size, every record comes out as it
+    /// went in.
     #[test]
     fn records_that_left_their_base_to_the_record_before_come_out_whole() {
         let t = tracer();
         let mut flows: Vec<Flow> = (0..20).map(|_| t.new_trace()).collect();
         let pipe: Pipe<Pending> = Pipe::new(100_000, 64);
         let mut expected = HashMap::new();
-        let push = |r: Record, expected: &mut HashMap<EventId, String>| {
+        let push = |r: Record, flow: &mut Flow, expected: &mut HashMap<EventId, String>| {
             expected.insert(r.id(), serde_json::to_string(&r.to_event()).unwrap());
             let (p, base) = r.into_pending();
-            assert!(matches!(pipe.push(p, &base), PushOutcome::Accepted { .. }));
+            assert!(matches!(pipe.push(p, &base, flow.lane().get_mut()), PushOutcome::Accepted { .. }));
         };
         let mut out = Vec::new();
         let mut got = 0;
@@ -1052,12 +1046,15 @@ mod queue_tests {
             let f = (i * 7 % 20) as usize;
             if i % 97 == 0 {
                 // A fork and a join: new bases for the parent.
-                let (child, spawn) = t.fork(&mut flows[f], "spawn");
-                push(spawn, &mut expected);
-                push(t.join(&mut flows[f], &child.end(), "join"), &mut expected);
+                let (mut child, spawn) = t.fork(&mut flows[f], "spawn");
+                push(spawn, &mut flows[f], &mut expected);
+                let r = change(&t, &mut child, i);
+                push(r, &mut child, &mut expected);
+                let join = t.join(&mut flows[f], &child.end(), "join");
+                push(join, &mut flows[f], &mut expected);
             }
             let r = change(&t, &mut flows[f], i);
-            push(r, &mut expected);
+            push(r, &mut flows[f], &mut expected);
             if i % 13 == 0 {
                 out.clear();
                 pipe.drain((i % 50) as usize + 1, &mut out);

@@ -543,7 +543,7 @@ where
             if let Some(end) = &carrier_end {
                 if core.is_enabled() && flow.is_sampled() {
                     let ev = core.tracer().join(flow, end, meta.name());
-                    core.sink().emit(ev);
+                    core.sink().emit(flow, ev);
                 }
             }
             if let Some(kind) = kind.take() {

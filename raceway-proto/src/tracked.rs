@@ -153,7 +153,7 @@ impl<S: ContextStore> Tracker for ClientCore<S> {
                     data: serde_json::json!({ "channel": channel, "location": &location }),
                 };
                 let ev = self.tracer().stamp(flow, kind, None);
-                self.sink().emit(ev);
+                self.sink().emit(flow, ev);
             }
             end = Some(flow.end());
         });

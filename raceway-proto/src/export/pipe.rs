@@ -1,127 +1,153 @@
-//! The queue between recording threads and the exporter: sharded by flow, bounded, grown on
-//! demand and kept.
+//! The queue between recording threads and the exporter: one single-producer ring per flow
+//! (a [`Lane`]), bounded as a whole, grown on demand.
 //!
-//! Each flow pushes into one of [`SHARDS`] shards (a `Mutex` around blocks of [`BLOCK`]
-//! items, on a cache line of its own), chosen by the flow, so threads recording different flows do not
-//! pass one lock's cache line back and forth: a push is an uncontended lock, a move of 96
-//! bytes and an unlock. A flow's records stay in order in their shard. A record whose
-//! clock base is the one of the record pushed before it in the shard leaves it out, so the
-//! recording thread takes no reference count on it (see [`Queued`]). The length bound is
-//! kept in a shared counter that each shard adds to once every 32 pushes, so the queue holds
-//! at most `capacity` plus `31 × (SHARDS - 1)` items.
+//! A flow pushes into its own lane, an [`rtrb`] ring that the flow carries with it: a push
+//! is a move of the record into the ring and a release store of its tail, with no locked
+//! instruction (a mutex's lock and unlock were about 40 % of a push, each waiting for the
+//! record's stores to drain). A lane is opened by the flow's first push, through the one
+//! mutex of the pipe that the exporter also takes ([`Pipe`]'s `opened`); a full lane is
+//! replaced by one four times its size (up to [`MAX_LANE`]), and a lane whose flow is
+//! gone is dropped by the exporter once it is empty. A record whose clock base is the one
+//! of the record pushed before it in its lane leaves it out, so the recording thread
+//! takes no reference count on it (see [`Queued`]).
 //!
-//! The exporter takes a consistent cut: it holds every shard's lock at once while it takes
-//! what they hold, so a record taken is never missing an earlier record it depends on (that
-//! one was pushed first, on the same or another shard). When more than one shard gave
-//! records, they are sorted by [`Queued::order`] (timestamp, then the sum of the clock), a
-//! total order in which every record comes after those that happened before it; what does
-//! not fit in the exporter's room waits, in that order, ahead of later pushes.
+//! The length bound is kept in a shared counter that each lane adds to once every 32
+//! pushes (and when it is dropped), so the queue holds at most `capacity` plus 31 for
+//! each lane being filled at that moment.
 //!
-//! The exporter completes the records it takes, in push order within each shard, outside
-//! the shards' locks. A shard grows a block at a time: a push never copies what is queued
-//! (a growing `VecDeque` moves everything it holds into a buffer twice the size, on the
-//! recording thread: milliseconds for a full queue), and a shard holds at most one block
-//! it has not filled, so a full queue takes about a record's size per event. The exporter
-//! keeps emptied blocks for the shards, so a steady stream allocates nothing. `benches/queue.rs` compares this queue with std's lock-free channels.
+//! **The cut.** The exporter takes what the lanes opened since its last cut, then reads
+//! every lane's length, and takes that many records of each: a consistent cut, in which a
+//! record taken is never missing a record it depends on.
+//! - Within a flow, its records are in order in its lane; a flow that replaced its lane
+//!   pushed everything in the old one before it opened the new one, and the exporter
+//!   reads the old lane's length after it took the new one.
+//! - Across flows, a flow depends on another's records only after it learns of them: a
+//!   fork (the child is new, so its lane is opened after the parent's `AsyncSpawn` was
+//!   pushed), a join, or a merge of a callee's clock. At a join or a merge the flow drops
+//!   its lane (`Flow::update_clock`, `Flow::follow`), so what it records next goes into a
+//!   lane opened after what it learnt of was pushed.
+//!
+//! When more than one lane gave records, they are sorted by [`Queued::order`] (timestamp,
+//! then the sum of the clock), a total order in which every record comes after those that
+//! happened before it; what does not fit in the exporter's room waits, in that order,
+//! ahead of later pushes. `benches/queue.rs` compares this queue with std's channels.
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicIsize, AtomicU64, Ordering};
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
 use super::{PushOutcome, QueueStats};
 
-/// Shards of a [`Pipe`].
-pub const SHARDS: usize = 8;
-
-/// Pushes a shard makes before it adds them to the shared length.
+/// Pushes a lane makes before it adds them to the shared length.
 const REPORT_EVERY: usize = 32;
 
-/// What the queue needs of an item: which shard it goes to, what it may leave to the item
-/// pushed before it in that shard, and the item as the exporter takes it.
+/// Records in a flow's first lane (about 1.5 KB of records): a flow that records a few
+/// events holds little.
+pub const MIN_LANE: usize = 16;
+
+/// Records in the largest lane (about 96 KB of records): a full lane is replaced by one
+/// four times its size, up to this.
+pub const MAX_LANE: usize = 1024;
+
+/// What the queue needs of an item: what it may leave to the item pushed before it in its
+/// lane, and the item as the exporter takes it.
 ///
-/// A record's clock base is what consecutive records of a flow share: the queue keeps, per
-/// shard, the base of the record pushed last, and a record with the same base leaves it
-/// out (no reference count taken on the recording thread, whose count the exporter's
-/// thread would then drop: a cache line passed between the two cores for every record).
-/// The exporter fills it back in from the record before, in push order, when it takes the
-/// shard's records.
+/// A record's clock base is what consecutive records of a flow share: a lane keeps the
+/// base of the record pushed last, and a record with the same base leaves it out (no
+/// reference count taken on the recording thread, whose count the exporter's thread would
+/// then drop: a cache line passed between the two cores for every record). The exporter
+/// fills it back in from the record before, in push order, when it takes the lane's
+/// records.
 pub trait Queued: Sized {
     /// What the pusher hands over beside the item, by reference (a record's base).
     type Link;
-    /// What a shard keeps of its last item, on the pushing side and on the exporter's.
+    /// What a lane keeps of its last item, on the pushing side and on the exporter's.
     type Last: Default;
     /// The item as the exporter takes it.
     type Taken;
-    /// A number naming the item's flow: items of one flow go to one shard, in order.
-    fn shard(&self, link: &Self::Link) -> usize;
-    /// Called under the shard's lock when the item is accepted: `last` is what the shard
-    /// kept of the item pushed into it before.
+    /// Called when the item is accepted: `last` is what the lane kept of the item pushed
+    /// into it before.
     fn link(&mut self, link: &Self::Link, last: &mut Self::Last);
-    /// The item completed, in push order within its shard: `last` is what the exporter
-    /// kept of the shard's item taken before. `None` only for an item that left out what
+    /// The item completed, in push order within its lane: `last` is what the exporter
+    /// kept of the lane's item taken before. `None` only for an item that left out what
     /// nothing before it gave (never, when every push goes through [`Queued::link`]).
     fn take(self, last: &mut Self::Last) -> Option<Self::Taken>;
     /// A key that sorts a taken item after every item that happened before it.
     fn order(taken: &Self::Taken) -> (u64, u64);
 }
 
-/// Items in a block. A shard grows a block at a time, so a push never moves what is
-/// queued (a growing `VecDeque` copies all it holds to a buffer twice the size, on the
-/// recording thread), and a shard holds at most one block it has not filled.
-pub const BLOCK: usize = 256;
-
-/// Emptied blocks the exporter keeps for the shards (about 24 KB each with records).
-const SPARE_BLOCKS: usize = 2 * SHARDS;
-
-struct ShardState<T: Queued> {
-    /// Full blocks, then the one being filled; every block has room for [`BLOCK`].
-    blocks: VecDeque<Vec<T>>,
-    /// Items in `blocks`.
-    len: usize,
-    /// Pushed since this shard last added to the shared length.
-    unreported: usize,
-    /// What the pushing side keeps of the last item pushed.
-    last: T::Last,
-}
-
-/// A shard on a cache line of its own (and the next, against adjacent-line prefetch).
-#[repr(align(128))]
-struct Shard<T: Queued>(Mutex<ShardState<T>>);
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The exporter's side: what waits for room, and what it kept of each shard's last item.
-struct Taking<T: Queued> {
-    /// Taken from the shards but not yet by the exporter (it had no room), in order.
-    carry: VecDeque<T::Taken>,
-    lasts: Vec<T::Last>,
-}
-
-/// A bounded multi-producer queue that drops (and counts) instead of growing past its
-/// capacity. See the module docs.
-pub struct Pipe<T: Queued> {
-    shards: Vec<Shard<T>>,
-    taking: Mutex<Taking<T>>,
-    /// Emptied blocks, taken by a shard that fills its last one.
-    spare: Mutex<Vec<Vec<T>>>,
-    /// Items in the shards, less those each shard has not reported yet, plus the items in
-    /// the carry: the one counter a push reads.
-    held: AtomicUsize,
-    capacity: usize,
-    wake_every: usize,
+/// What the lanes and the exporter share.
+struct Shared<T> {
+    /// Lanes opened since the exporter's last cut.
+    opened: Mutex<Vec<rtrb::Consumer<T>>>,
+    /// Items reported by the lanes plus the carry, less the items taken by the exporter
+    /// (below zero for a moment when the exporter took items not reported yet).
+    held: AtomicIsize,
+    capacity: isize,
+    wake_every: isize,
     report_every: usize,
     dropped: AtomicU64,
+}
+
+/// A flow's lane: the producing side of its ring, kept in the flow. Dropping it (the flow
+/// ended, or learnt of another's records) leaves what it holds to the exporter.
+pub struct Lane<T: Queued> {
+    shared: Arc<Shared<T>>,
+    producer: rtrb::Producer<T>,
+    last: T::Last,
+    /// Pushed since this lane last added to the shared length.
+    unreported: usize,
+}
+
+impl<T: Queued> core::fmt::Debug for Lane<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Lane")
+            .field("capacity", &self.producer.buffer().capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Queued> Drop for Lane<T> {
+    fn drop(&mut self) {
+        if self.unreported > 0 {
+            self.shared
+                .held
+                .fetch_add(self.unreported as isize, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The exporter's side of a lane.
+struct Source<T: Queued> {
+    consumer: rtrb::Consumer<T>,
+    last: T::Last,
+}
+
+/// The exporter's side: the lanes, and what waits for room.
+struct Taking<T: Queued> {
+    sources: Vec<Source<T>>,
+    /// Taken from the lanes but not yet by the exporter (it had no room), in order.
+    carry: VecDeque<T::Taken>,
+}
+
+/// A bounded multi-producer queue of one ring per flow, that drops (and counts) instead of
+/// growing past its capacity. See the module docs.
+pub struct Pipe<T: Queued> {
+    shared: Arc<Shared<T>>,
+    taking: Mutex<Taking<T>>,
     taken: AtomicU64,
 }
 
 impl<T: Queued> core::fmt::Debug for Pipe<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pipe")
-            .field("held", &self.held.load(Ordering::Relaxed))
-            .field("capacity", &self.capacity)
+            .field("held", &self.shared.held.load(Ordering::Relaxed))
+            .field("capacity", &self.shared.capacity)
             .finish_non_exhaustive()
     }
 }
@@ -132,74 +158,80 @@ impl<T: Send + Queued> Pipe<T> {
     pub fn new(capacity: usize, wake_every: usize) -> Self {
         let wake_every = wake_every.max(1);
         Self {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Shard(Mutex::new(ShardState {
-                        blocks: VecDeque::new(),
-                        len: 0,
-                        unreported: 0,
-                        last: T::Last::default(),
-                    }))
-                })
-                .collect(),
-            taking: Mutex::new(Taking {
-                carry: VecDeque::new(),
-                lasts: (0..SHARDS).map(|_| T::Last::default()).collect(),
+            shared: Arc::new(Shared {
+                opened: Mutex::new(Vec::new()),
+                held: AtomicIsize::new(0),
+                capacity: isize::try_from(capacity.max(1)).unwrap_or(isize::MAX),
+                wake_every: isize::try_from(wake_every).unwrap_or(isize::MAX),
+                // Small batches (tests, tiny configs) are counted exactly.
+                report_every: if wake_every >= REPORT_EVERY {
+                    REPORT_EVERY
+                } else {
+                    1
+                },
+                dropped: AtomicU64::new(0),
             }),
-            spare: Mutex::new(Vec::new()),
-            held: AtomicUsize::new(0),
-            capacity: capacity.max(1),
-            // Small batches (tests, tiny configs) are counted exactly.
-            report_every: if wake_every >= REPORT_EVERY {
-                REPORT_EVERY
-            } else {
-                1
-            },
-            wake_every,
-            dropped: AtomicU64::new(0),
+            taking: Mutex::new(Taking {
+                sources: Vec::new(),
+                carry: VecDeque::new(),
+            }),
             taken: AtomicU64::new(0),
         }
     }
 
-    /// Queues `item` (with `link`, see [`Queued`]), or drops and counts it when the queue
-    /// is full.
+    /// Queues `item` (with `link`, see [`Queued`]) in `lane`, the pushing flow's (opened
+    /// here when it is `None` or another pipe's, replaced when it is full), or drops and
+    /// counts it when the queue is full.
     #[inline]
-    pub fn push(&self, mut item: T, link: &T::Link) -> PushOutcome {
-        let shard = &self.shards[item.shard(link) % SHARDS];
-        let mut st = lock(&shard.0);
-        if self.held.load(Ordering::Relaxed) + st.unreported >= self.capacity {
-            drop(st);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    pub fn push(&self, mut item: T, link: &T::Link, lane: &mut Option<Lane<T>>) -> PushOutcome {
+        let shared = &*self.shared;
+        let l = match lane {
+            Some(l) if Arc::ptr_eq(&l.shared, &self.shared) && !l.producer.is_full() => l,
+            _ => self.open(lane),
+        };
+        if shared.held.load(Ordering::Relaxed) + l.unreported as isize >= shared.capacity {
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
             return PushOutcome::Dropped;
         }
-        item.link(link, &mut st.last);
-        match st.blocks.back_mut() {
-            Some(block) if block.len() < BLOCK => block.push(item),
-            _ => {
-                let mut block = self.empty_block();
-                block.push(item);
-                st.blocks.push_back(block);
-            }
+        item.link(link, &mut l.last);
+        if l.producer.push(item).is_err() {
+            // Not full: checked above, and only this flow pushes.
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return PushOutcome::Dropped;
         }
-        st.len += 1;
-        st.unreported += 1;
-        let mut wake = false;
-        if st.unreported >= self.report_every {
-            let n = st.unreported;
-            st.unreported = 0;
-            let total = self.held.fetch_add(n, Ordering::Relaxed) + n;
-            // A multiple of `wake_every` was reached or passed.
-            wake = total / self.wake_every > (total - n) / self.wake_every;
+        l.unreported += 1;
+        if l.unreported < shared.report_every {
+            return PushOutcome::Accepted { wake: false };
         }
+        let n = core::mem::take(&mut l.unreported) as isize;
+        let total = shared.held.fetch_add(n, Ordering::Relaxed) + n;
+        // A multiple of `wake_every` was reached or passed.
+        let wake = total > 0 && total / shared.wake_every > (total - n).max(0) / shared.wake_every;
         PushOutcome::Accepted { wake }
     }
 
-    /// An emptied block, or a new one.
+    /// Opens a lane in `lane`: the first for a flow, or one four times the size of the
+    /// full one it replaces.
     #[cold]
-    fn empty_block(&self) -> Vec<T> {
-        lock(&self.spare)
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BLOCK))
+    #[inline(never)]
+    fn open<'l>(&self, lane: &'l mut Option<Lane<T>>) -> &'l mut Lane<T> {
+        let size = match lane {
+            Some(l) if Arc::ptr_eq(&l.shared, &self.shared) => {
+                (l.producer.buffer().capacity() * 4).min(MAX_LANE)
+            }
+            _ => MIN_LANE,
+        };
+        // The old lane (if any) is dropped first: its count is reported, and everything it
+        // holds was pushed before the new lane is opened (see the module docs).
+        *lane = None;
+        let (producer, consumer) = rtrb::RingBuffer::new(size);
+        lock(&self.shared.opened).push(consumer);
+        lane.insert(Lane {
+            shared: self.shared.clone(),
+            producer,
+            last: T::Last::default(),
+            unreported: 0,
+        })
     }
 
     /// Moves up to `max` of the oldest items to the end of `out`, in an order that keeps
@@ -208,55 +240,49 @@ impl<T: Send + Queued> Pipe<T> {
         let mut guard = lock(&self.taking);
         let taking = &mut *guard;
         let start = out.len();
-        let carried_before = taking.carry.len();
-        // Items taken from the shards that were already counted in `held`, and lost ones.
-        let (mut counted_taken, mut lost) = (0, 0);
+        let mut lost = 0;
         let from_carry = max.min(taking.carry.len());
         out.extend(taking.carry.drain(..from_carry));
         if out.len() - start < max {
-            // The carry is empty now. Every shard's blocks are taken (no copy while the
-            // shards are locked), then completed in order and the blocks kept for reuse.
-            let mut cut: Vec<(usize, VecDeque<Vec<T>>)> = Vec::new();
-            let mut total = 0;
-            {
-                // Every shard locked at once: a consistent cut.
-                let mut guards: Vec<_> = self.shards.iter().map(|s| lock(&s.0)).collect();
-                for (i, st) in guards.iter_mut().enumerate() {
-                    if st.len == 0 {
-                        continue;
-                    }
-                    counted_taken += st.len - st.unreported;
-                    total += st.len;
-                    st.unreported = 0;
-                    st.len = 0;
-                    cut.push((i, core::mem::take(&mut st.blocks)));
-                }
-            }
-            let sources = cut.len();
+            // The carry is empty now. The cut: the lanes opened since the last one, then
+            // every lane's length.
+            let opened = core::mem::take(&mut *lock(&self.shared.opened));
+            taking.sources.extend(opened.into_iter().map(|consumer| Source {
+                consumer,
+                last: T::Last::default(),
+            }));
+            let counts: Vec<usize> = taking.sources.iter().map(|s| s.consumer.slots()).collect();
+            let total: usize = counts.iter().sum();
             let mut fresh = if out.is_empty() {
                 core::mem::take(out)
             } else {
                 Vec::new()
             };
             fresh.reserve_exact(total);
-            let mut emptied = Vec::new();
-            for (i, blocks) in cut {
-                let last = &mut taking.lasts[i];
-                for mut block in blocks {
-                    for item in block.drain(..) {
-                        match item.take(last) {
+            let mut sources = 0;
+            for (source, &n) in taking.sources.iter_mut().zip(&counts) {
+                if n == 0 {
+                    continue;
+                }
+                sources += 1;
+                if let Ok(chunk) = source.consumer.read_chunk(n) {
+                    for item in chunk {
+                        match item.take(&mut source.last) {
                             Some(t) => fresh.push(t),
                             None => lost += 1,
                         }
                     }
-                    emptied.push(block);
                 }
             }
-            if !emptied.is_empty() {
-                let mut spare = lock(&self.spare);
-                let room = SPARE_BLOCKS.saturating_sub(spare.len());
-                spare.extend(emptied.into_iter().take(room));
-            }
+            // A lane whose flow dropped it holds nothing more once it is empty.
+            taking.sources.retain(|s| {
+                if !s.consumer.is_abandoned() {
+                    return true;
+                }
+                // Pairs with the release of the producer's drop: its last push is seen.
+                fence(Ordering::Acquire);
+                !s.consumer.is_empty()
+            });
             if sources > 1 {
                 fresh.sort_by_key(T::order);
             }
@@ -274,26 +300,25 @@ impl<T: Send + Queued> Pipe<T> {
                 taking.carry = rest;
             }
         }
-        // What the shards had counted now waits in the carry or is gone to `out`.
-        let (added, removed) = (taking.carry.len(), counted_taken + carried_before);
-        if added > removed {
-            self.held.fetch_add(added - removed, Ordering::Relaxed);
-        } else {
-            self.held.fetch_sub(removed - added, Ordering::Relaxed);
-        }
+        let n = out.len() - start;
+        // What left the lanes and the carry for `out`, or was lost, is no longer held.
+        self.shared
+            .held
+            .fetch_sub((n + lost) as isize, Ordering::Relaxed);
         drop(guard);
         if lost > 0 {
-            self.dropped.fetch_add(lost, Ordering::Relaxed);
+            self.shared.dropped.fetch_add(lost as u64, Ordering::Relaxed);
         }
-        let n = out.len() - start;
         self.taken.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
 
     /// Items queued now (exact once the pushes under way are done).
     pub fn len(&self) -> usize {
-        let carried = lock(&self.taking).carry.len();
-        carried + self.shards.iter().map(|s| lock(&s.0).len).sum::<usize>()
+        let taking = lock(&self.taking);
+        let in_lanes: usize = taking.sources.iter().map(|s| s.consumer.slots()).sum();
+        let opened: usize = lock(&self.shared.opened).iter().map(|c| c.slots()).sum();
+        taking.carry.len() + in_lanes + opened
     }
 
     /// True when nothing is queued.
@@ -306,7 +331,7 @@ impl<T: Send + Queued> Pipe<T> {
         let queued = self.len();
         QueueStats {
             recorded: self.taken.load(Ordering::Relaxed) + queued as u64,
-            dropped_queue_full: self.dropped.load(Ordering::Relaxed),
+            dropped_queue_full: self.shared.dropped.load(Ordering::Relaxed),
             queued,
         }
     }
@@ -325,9 +350,6 @@ mod tests {
         type Link = ();
         type Last = ();
         type Taken = It;
-        fn shard(&self, _: &()) -> usize {
-            self.0
-        }
         fn link(&mut self, _: &(), _: &mut ()) {}
         fn take(self, _: &mut ()) -> Option<It> {
             Some(self)
@@ -337,16 +359,21 @@ mod tests {
         }
     }
 
-    impl Pipe<It> {
-        fn push_it(&self, it: It) -> PushOutcome {
-            self.push(it, &())
+    /// Pushes through the lane of flow `it.0`, as that flow would.
+    fn push_it(p: &Pipe<It>, lanes: &mut Lanes, it: It) -> PushOutcome {
+        if lanes.len() <= it.0 {
+            lanes.resize_with(it.0 + 1, || None);
         }
+        p.push(it, &(), &mut lanes[it.0])
     }
+
+    type Lanes = Vec<Option<Lane<It>>>;
 
     #[test]
     fn one_flow_is_exact_about_capacity_and_order() {
         let p = Pipe::new(10, 4);
-        let outcomes: Vec<_> = (0..15).map(|i| p.push_it(It(3, i, i))).collect();
+        let mut lanes = Lanes::new();
+        let outcomes: Vec<_> = (0..15).map(|i| push_it(&p, &mut lanes, It(3, i, i))).collect();
         assert_eq!(
             outcomes
                 .iter()
@@ -373,13 +400,14 @@ mod tests {
     #[test]
     fn what_waits_after_a_partial_drain_still_counts_against_the_bound() {
         let p = Pipe::new(10, 1);
+        let mut lanes = Lanes::new();
         for i in 0..10 {
-            assert!(matches!(p.push_it(It(0, i, i)), PushOutcome::Accepted { .. }));
+            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
         }
         let mut out = Vec::new();
         assert_eq!(p.drain(3, &mut out), 3);
         let accepted = (10..15)
-            .filter(|&i| matches!(p.push_it(It(0, i, i)), PushOutcome::Accepted { .. }))
+            .filter(|&i| matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }))
             .count();
         assert_eq!(accepted, 3, "7 wait in the carry, so 3 more fit");
         assert_eq!(p.len(), 10);
@@ -389,15 +417,16 @@ mod tests {
             out.iter().map(|i| i.1).collect::<Vec<_>>(),
             (3..13).collect::<Vec<_>>()
         );
-        assert!(matches!(p.push_it(It(0, 99, 99)), PushOutcome::Accepted { .. }));
+        assert!(matches!(push_it(&p, &mut lanes, It(0, 99, 99)), PushOutcome::Accepted { .. }));
     }
 
     #[test]
     fn several_flows_come_out_in_key_order_also_through_partial_drains() {
         let p = Pipe::new(1000, 64);
+        let mut lanes = Lanes::new();
         // Keys interleave across flows; within a flow they grow.
         for i in 0..60u64 {
-            let _ = p.push_it(It((i % 3) as usize, i / 3, i));
+            let _ = push_it(&p, &mut lanes, It((i % 3) as usize, i / 3, i));
         }
         let mut all = Vec::new();
         let mut out = Vec::new();
@@ -408,7 +437,7 @@ mod tests {
             all.extend(out.iter().copied());
             // Pushed meanwhile: comes after what was carried.
             if max == 1 {
-                let _ = p.push_it(It(1, 20, 1_000));
+                let _ = push_it(&p, &mut lanes, It(1, 20, 1_000));
             }
         }
         assert_eq!(all.len(), 61);
@@ -426,8 +455,9 @@ mod tests {
             .map(|t| {
                 let p = p.clone();
                 std::thread::spawn(move || {
+                    let mut lanes = Lanes::new();
                     for i in 0..20_000u64 {
-                        assert!(matches!(p.push_it(It(t, i, i)), PushOutcome::Accepted { .. }));
+                        assert!(matches!(push_it(&p, &mut lanes, It(t, i, i)), PushOutcome::Accepted { .. }));
                     }
                 })
             })
@@ -455,5 +485,46 @@ mod tests {
             assert_eq!(seq, (0..20_000).collect::<Vec<_>>(), "flow {t}");
         }
         assert_eq!(p.stats().recorded, 80_000);
+    }
+
+    #[test]
+    fn a_lane_dropped_with_unreported_pushes_leaves_them_queued_and_counted() {
+        // Reports every 32 pushes: 10 pushes stay unreported until the lane is dropped.
+        let p = Pipe::new(40, 64);
+        let mut lanes = Lanes::new();
+        for i in 0..10 {
+            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+        }
+        lanes.clear();
+        assert_eq!(p.len(), 10);
+        // A new lane of the same flow (a join): what it pushes comes after.
+        for i in 10..40 {
+            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+        }
+        lanes.clear();
+        assert!(matches!(push_it(&p, &mut lanes, It(0, 40, 40)), PushOutcome::Dropped), "40 held");
+        let mut out = Vec::new();
+        assert_eq!(p.drain(usize::MAX, &mut out), 40);
+        assert_eq!(out.iter().map(|i| i.1).collect::<Vec<_>>(), (0..40).collect::<Vec<_>>());
+        // Everything taken is no longer held, and the emptied lanes are gone.
+        assert_eq!(p.taking.lock().unwrap().sources.len(), 1, "only the open lane is left");
+        for i in 41..81 {
+            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+        }
+        assert_eq!(p.stats().dropped_queue_full, 1);
+    }
+
+    #[test]
+    fn a_flow_that_outgrows_its_lanes_keeps_its_order() {
+        let p = Pipe::new(1 << 16, 1 << 16);
+        let mut lanes = Lanes::new();
+        let n = (MIN_LANE + 4 * MIN_LANE + MAX_LANE * 3) as u64;
+        for i in 0..n {
+            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+        }
+        assert_eq!(p.len(), n as usize);
+        let mut out = Vec::new();
+        assert_eq!(p.drain(usize::MAX, &mut out), n as usize);
+        assert_eq!(out.iter().map(|i| i.1).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
     }
 }
