@@ -543,7 +543,11 @@ impl Tracer {
     }
 
     #[inline]
-    fn stamp_pending<'f>(&self, flow: &'f mut Flow, body: Body) -> (Pending, &'f Arc<RecordBase>, &'f mut FlowLane) {
+    fn stamp_pending<'f>(
+        &self,
+        flow: &'f mut Flow,
+        body: Body,
+    ) -> (Pending, &'f Arc<RecordBase>, &'f mut FlowLane) {
         let own = flow.tick();
         let timestamp = self.wall.now().max(flow.last_timestamp);
         flow.last_timestamp = timestamp;

@@ -1038,7 +1038,10 @@ mod queue_tests {
         let push = |r: Record, flow: &mut Flow, expected: &mut HashMap<EventId, String>| {
             expected.insert(r.id(), serde_json::to_string(&r.to_event()).unwrap());
             let (p, base) = r.into_pending();
-            assert!(matches!(pipe.push(p, &base, flow.lane().get_mut()), PushOutcome::Accepted { .. }));
+            assert!(matches!(
+                pipe.push(p, &base, flow.lane().get_mut()),
+                PushOutcome::Accepted { .. }
+            ));
         };
         let mut out = Vec::new();
         let mut got = 0;

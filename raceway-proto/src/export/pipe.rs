@@ -302,9 +302,7 @@ impl<T: Send + Queued> Pipe<T> {
         }
         let n = out.len() - start;
         // What left the lanes and the carry for `out`, or was lost, is no longer held.
-        self.shared
-            .held
-            .fetch_sub((n + lost) as isize, Ordering::Relaxed);
+        self.shared.held.fetch_sub((n + lost) as isize, Ordering::Relaxed);
         drop(guard);
         if lost > 0 {
             self.shared.dropped.fetch_add(lost as u64, Ordering::Relaxed);
@@ -402,7 +400,10 @@ mod tests {
         let p = Pipe::new(10, 1);
         let mut lanes = Lanes::new();
         for i in 0..10 {
-            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+            assert!(matches!(
+                push_it(&p, &mut lanes, It(0, i, i)),
+                PushOutcome::Accepted { .. }
+            ));
         }
         let mut out = Vec::new();
         assert_eq!(p.drain(3, &mut out), 3);
@@ -417,7 +418,10 @@ mod tests {
             out.iter().map(|i| i.1).collect::<Vec<_>>(),
             (3..13).collect::<Vec<_>>()
         );
-        assert!(matches!(push_it(&p, &mut lanes, It(0, 99, 99)), PushOutcome::Accepted { .. }));
+        assert!(matches!(
+            push_it(&p, &mut lanes, It(0, 99, 99)),
+            PushOutcome::Accepted { .. }
+        ));
     }
 
     #[test]
@@ -457,7 +461,10 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut lanes = Lanes::new();
                     for i in 0..20_000u64 {
-                        assert!(matches!(push_it(&p, &mut lanes, It(t, i, i)), PushOutcome::Accepted { .. }));
+                        assert!(matches!(
+                            push_it(&p, &mut lanes, It(t, i, i)),
+                            PushOutcome::Accepted { .. }
+                        ));
                     }
                 })
             })
@@ -493,23 +500,42 @@ mod tests {
         let p = Pipe::new(40, 64);
         let mut lanes = Lanes::new();
         for i in 0..10 {
-            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+            assert!(matches!(
+                push_it(&p, &mut lanes, It(0, i, i)),
+                PushOutcome::Accepted { .. }
+            ));
         }
         lanes.clear();
         assert_eq!(p.len(), 10);
         // A new lane of the same flow (a join): what it pushes comes after.
         for i in 10..40 {
-            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+            assert!(matches!(
+                push_it(&p, &mut lanes, It(0, i, i)),
+                PushOutcome::Accepted { .. }
+            ));
         }
         lanes.clear();
-        assert!(matches!(push_it(&p, &mut lanes, It(0, 40, 40)), PushOutcome::Dropped), "40 held");
+        assert!(
+            matches!(push_it(&p, &mut lanes, It(0, 40, 40)), PushOutcome::Dropped),
+            "40 held"
+        );
         let mut out = Vec::new();
         assert_eq!(p.drain(usize::MAX, &mut out), 40);
-        assert_eq!(out.iter().map(|i| i.1).collect::<Vec<_>>(), (0..40).collect::<Vec<_>>());
+        assert_eq!(
+            out.iter().map(|i| i.1).collect::<Vec<_>>(),
+            (0..40).collect::<Vec<_>>()
+        );
         // Everything taken is no longer held, and the emptied lanes are gone.
-        assert_eq!(p.taking.lock().unwrap().sources.len(), 1, "only the open lane is left");
+        assert_eq!(
+            p.taking.lock().unwrap().sources.len(),
+            1,
+            "only the open lane is left"
+        );
         for i in 41..81 {
-            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+            assert!(matches!(
+                push_it(&p, &mut lanes, It(0, i, i)),
+                PushOutcome::Accepted { .. }
+            ));
         }
         assert_eq!(p.stats().dropped_queue_full, 1);
     }
@@ -520,11 +546,17 @@ mod tests {
         let mut lanes = Lanes::new();
         let n = (MIN_LANE + 4 * MIN_LANE + MAX_LANE * 3) as u64;
         for i in 0..n {
-            assert!(matches!(push_it(&p, &mut lanes, It(0, i, i)), PushOutcome::Accepted { .. }));
+            assert!(matches!(
+                push_it(&p, &mut lanes, It(0, i, i)),
+                PushOutcome::Accepted { .. }
+            ));
         }
         assert_eq!(p.len(), n as usize);
         let mut out = Vec::new();
         assert_eq!(p.drain(usize::MAX, &mut out), n as usize);
-        assert_eq!(out.iter().map(|i| i.1).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+        assert_eq!(
+            out.iter().map(|i| i.1).collect::<Vec<_>>(),
+            (0..n).collect::<Vec<_>>()
+        );
     }
 }
