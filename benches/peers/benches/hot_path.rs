@@ -378,11 +378,14 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("hot_path_noflow");
     g.throughput(Throughput::Elements(1));
     let before = tokio_client.stats().core.no_context;
+    let mut ran = false;
     g.bench_function("raceway-rt-tokio/outside-flow", |b| {
+        ran = true;
         b.iter(|| t_rec(black_box(1)))
     });
+    // Only when the bench ran: a filter (`cargo bench -- hot_path_record`) skips it.
     assert!(
-        tokio_client.stats().core.no_context > before,
+        !ran || tokio_client.stats().core.no_context > before,
         "outside a flow: nothing to record"
     );
     g.bench_function("raceway-0.1/outside-scope", |b| b.iter(|| p_rec(black_box(1))));
