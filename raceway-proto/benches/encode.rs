@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use raceway_proto::encode::BatchEncoder;
 use raceway_proto::event::AccessType;
 use raceway_proto::ids::SeededIds;
-use raceway_proto::record::{Record, StateValues};
+use raceway_proto::record::Record;
 use raceway_proto::{Event, Service, Timestamp, Tracer, WallClock};
 use serde_json::json;
 
@@ -48,15 +48,23 @@ fn records(n: usize) -> Vec<Record> {
                 (json!(1000 - i as i64), json!(900 - i as i64))
             };
             // As `track_state_change` records it: values serialized once, the call site.
-            let mut values = StateValues::for_variable(&format!("account-{}.balance", i % 16));
-            values.old_value(&old);
-            values.new_value(&new);
             let access = if i % 2 == 0 {
                 AccessType::Read
             } else {
                 AccessType::Write
             };
-            tracer.stamp_state(flow, values, access, std::panic::Location::caller(), None)
+            let variable = format!("account-{}.balance", i % 16);
+            tracer.stamp_state(
+                flow,
+                &variable,
+                access,
+                std::panic::Location::caller(),
+                None,
+                |v| {
+                    v.old_value(&old);
+                    v.new_value(&new);
+                },
+            )
         })
         .collect()
 }

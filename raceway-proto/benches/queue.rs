@@ -24,7 +24,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use raceway_proto::export::{Lane, Pipe, Queued};
 
 /// A record-sized item: 12 words, the first naming its "flow" (the pushing thread).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Item([u64; 12]);
 
 impl Queued for Item {

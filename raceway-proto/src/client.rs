@@ -222,9 +222,7 @@ impl Sink {
     }
 
     /// [`Sink::emit`] for a record made without its base, which is handed beside it (the
-    /// hot path: the queue takes a reference count only when the base changes), into its
-    /// flow's lane.
-    #[inline]
+    /// queue takes a reference count only when the base changes), into its flow's lane.
     pub(crate) fn emit_pending(&self, mut pending: Pending, base: &Arc<RecordBase>, lane: &mut FlowLane) {
         if let Some(a) = &self.analyzer {
             let whole = pending.whole(base.clone());
@@ -235,24 +233,53 @@ impl Sink {
             None => {
                 self.recorded.fetch_add(1, Ordering::Relaxed);
             }
-            Some(q) => match q.push(pending, base, lane.get_mut()) {
-                PushOutcome::Accepted { wake: true } => {
-                    if self.exporter_idle.load(Ordering::Acquire)
-                        && !self.batch_wake_sent.swap(true, Ordering::AcqRel)
-                    {
-                        self.wake();
-                    }
+            Some(q) => self.pushed(q.push(pending, base, lane.get_mut())),
+        }
+    }
+
+    /// [`Sink::emit_pending`] for a record that `fill` writes, in place: in its slot of the
+    /// flow's lane when the queue is all there is (the hot path: nothing is built when the
+    /// queue is full), on the stack otherwise.
+    #[inline(always)]
+    pub(crate) fn emit_in_place(
+        &self,
+        base: &Arc<RecordBase>,
+        lane: &mut FlowLane,
+        fill: impl FnOnce(&mut Pending),
+    ) {
+        match &self.queue {
+            Some(q) if self.analyzer.is_none() => self.pushed(q.push_with(base, lane.get_mut(), fill)),
+            _ => {
+                let mut pending = Pending::default();
+                fill(&mut pending);
+                self.emit_pending(pending, base, lane);
+            }
+        }
+    }
+
+    /// What follows a push: the exporter woken for a full batch, the first drop warned of.
+    #[inline(always)]
+    fn pushed(&self, outcome: PushOutcome) {
+        match outcome {
+            PushOutcome::Accepted { wake: true } => {
+                if self.exporter_idle.load(Ordering::Acquire)
+                    && !self.batch_wake_sent.swap(true, Ordering::AcqRel)
+                {
+                    self.wake();
                 }
-                PushOutcome::Accepted { wake: false } => {}
-                PushOutcome::Dropped => {
-                    if !self.warned_drop.swap(true, Ordering::Relaxed) {
-                        crate::diag::warn(format_args!(
-                            "the export queue is full: events are being dropped (counted in stats().export.dropped_queue_full); \
-                             raise RACEWAY_QUEUE_SIZE or check that the server keeps up"
-                        ));
-                    }
-                }
-            },
+            }
+            PushOutcome::Accepted { wake: false } => {}
+            PushOutcome::Dropped => self.warn_drop(),
+        }
+    }
+
+    #[cold]
+    fn warn_drop(&self) {
+        if !self.warned_drop.swap(true, Ordering::Relaxed) {
+            crate::diag::warn(format_args!(
+                "the export queue is full: events are being dropped (counted in stats().export.dropped_queue_full); \
+                 raise RACEWAY_QUEUE_SIZE or check that the server keeps up"
+            ));
         }
     }
 
@@ -513,15 +540,13 @@ impl<S: ContextStore> ClientCore<S> {
         variable: &str,
         make: &mut impl FnMut(&mut StateValues) -> AccessType,
     ) {
-        let mut values = StateValues::for_variable(variable);
-        let access = make(&mut values);
-        // Queued from here, built in place: the record is not moved out first. (A warning
-        // the queue gives calls the logger with the flow borrowed; a `track_*` call made by
-        // the logger then finds no flow, and is counted.)
-        let (pending, base, lane) = self
-            .tracer
-            .stamp_pending_state(flow, values, access, location, ordering);
-        self.sink.emit_pending(pending, base, lane);
+        // Written in place, in the flow's lane. (A warning the queue gives calls the logger
+        // with the flow borrowed; a `track_*` call made by the logger then finds no flow,
+        // and is counted.)
+        let (stamp, base, lane) = self.tracer.next_stamp(flow);
+        self.sink.emit_in_place(base, lane, |pending| {
+            pending.fill_state(stamp, location, ordering, variable, make);
+        });
     }
 
     /// Records the event `make` builds in the current flow, building it only when the flow

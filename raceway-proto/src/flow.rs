@@ -50,7 +50,9 @@ use crate::clock::{Component, VectorClock};
 use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation, Tags};
 use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
 use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
-use crate::record::{Body, FlowInfo, Large, LargeKind, LockSet, Pending, Record, RecordBase, StateValues};
+use crate::record::{
+    Body, FlowInfo, Large, LargeKind, LockSet, Pending, Record, RecordBase, Stamp, StateValues,
+};
 use crate::sampling::Sampler;
 use crate::time::{Timestamp, WallClock};
 
@@ -248,18 +250,22 @@ impl Flow {
     /// What the record with own counter `own` (just ticked) shares with this flow's other
     /// records, for `service`'s tracer, whose `ids` seed a new flow identity; that record
     /// becomes the flow's last event; and the flow's lane, to queue that record in.
-    #[inline]
+    #[inline(always)]
     fn next_record_base(
         &mut self,
         service: &Arc<Service>,
         ids: &dyn IdGenerator,
         own: u64,
     ) -> (&Arc<RecordBase>, &mut FlowLane) {
+        // The base's identity is `self.info` (the two are cleared together): read from the
+        // flow, not from the base, whose reference count the exporter's thread changes for
+        // every record it takes (a cache miss here for every record, otherwise).
+        let same = matches!(&self.info, Some(i) if Arc::ptr_eq(&i.service, service));
         let base = match self.record_base.take() {
-            Some(b) if Arc::ptr_eq(&b.info.service, service) => b,
+            Some(b) if same => b,
             _ => self.new_record_base(service, ids, own),
         };
-        self.last_event = Some(base.info.event_id(own));
+        self.last_event = self.info.as_ref().map(|i| i.event_id(own));
         (self.record_base.insert(base), &mut self.lane)
     }
 
@@ -511,62 +517,61 @@ impl Tracer {
         self.stamp_body(flow, body)
     }
 
-    /// Records a state change in `flow`: its variable and values already serialized, the
-    /// call site from `#[track_caller]`, and the memory ordering of an atomic access (in
-    /// the [`ORDERING_TAG`](crate::record::ORDERING_TAG) tag).
+    /// Records a state change of `variable` in `flow`: the values `values` serializes
+    /// (once), the call site from `#[track_caller]`, and the memory ordering of an atomic
+    /// access (in the [`ORDERING_TAG`](crate::record::ORDERING_TAG) tag).
     pub fn stamp_state(
         &self,
         flow: &mut Flow,
-        values: StateValues,
+        variable: &str,
         access: AccessType,
         location: &'static core::panic::Location<'static>,
         ordering: Option<MemoryOrdering>,
+        values: impl FnOnce(&mut StateValues<'_>),
     ) -> Record {
-        let (pending, base, _) = self.stamp_pending_state(flow, values, access, location, ordering);
+        let (stamp, base, _) = self.next_stamp(flow);
         let base = base.clone();
+        let mut pending = Pending::default();
+        pending.fill_state(stamp, location, ordering, variable, |v| {
+            values(v);
+            access
+        });
         pending.whole(base)
     }
 
-    /// [`Tracer::stamp_state`] for the export queue: the record without its base, the
-    /// base (the flow's, by reference: no reference count is taken here), and the flow's
-    /// lane to queue it in.
-    #[inline]
-    pub(crate) fn stamp_pending_state<'f>(
+    /// The next position of `flow` (its counter ticked, a timestamp), for a record to be
+    /// made in place: the base it shares (the flow's, by reference: no reference count is
+    /// taken here), and the flow's lane to queue it in.
+    #[inline(always)]
+    pub(crate) fn next_stamp<'f>(
         &self,
         flow: &'f mut Flow,
-        values: StateValues,
-        access: AccessType,
-        location: &'static core::panic::Location<'static>,
-        ordering: Option<MemoryOrdering>,
-    ) -> (Pending, &'f Arc<RecordBase>, &'f mut FlowLane) {
-        self.stamp_pending(flow, Record::state_body(values, access, location, ordering))
-    }
-
-    #[inline]
-    fn stamp_pending<'f>(
-        &self,
-        flow: &'f mut Flow,
-        body: Body,
-    ) -> (Pending, &'f Arc<RecordBase>, &'f mut FlowLane) {
+    ) -> (Stamp, &'f Arc<RecordBase>, &'f mut FlowLane) {
         let own = flow.tick();
         let timestamp = self.wall.now().max(flow.last_timestamp);
         flow.last_timestamp = timestamp;
         let locks = flow.locks.clone();
         let (base, lane) = flow.next_record_base(&self.service, &*self.ids, own);
-        let record = Record {
-            timestamp,
-            base: None,
-            own,
-            locks,
-            body,
-        };
-        (record, base, lane)
+        (
+            Stamp {
+                timestamp,
+                own,
+                locks,
+            },
+            base,
+            lane,
+        )
     }
 
     fn stamp_body(&self, flow: &mut Flow, body: Body) -> Record {
-        let (pending, base, _) = self.stamp_pending(flow, body);
-        let base = base.clone();
-        pending.whole(base)
+        let (stamp, base, _) = self.next_stamp(flow);
+        Record {
+            timestamp: stamp.timestamp,
+            base: base.clone(),
+            own: stamp.own,
+            locks: stamp.locks,
+            body,
+        }
     }
 
     /// Forks a child flow (a spawned task or thread). Returns the child and the parent's

@@ -13,8 +13,9 @@
 //!   rebuilt only when causality moves (fork, join, propagate, merge), so recording costs
 //!   the same with 1 component or 128;
 //! - the lock set through one `Arc` per change of the locks held;
-//! - a state change's variable and values as JSON bytes serialized once, inline when they
-//!   are small (43 bytes: `"alice.balance"` with two 8-digit values fits), on the heap
+//! - a state change's variable, as it is, and its values, as JSON bytes serialized once
+//!   (an integer in binary), written into the queue's slot itself, inline when they are
+//!   small (43 bytes: `alice.balance` with two values that fit 64 bits does), on the heap
 //!   otherwise;
 //! - the call site as the `&'static` [`Location`] of `#[track_caller]`.
 //!
@@ -272,15 +273,16 @@ impl fmt::Debug for Record {
 }
 
 /// The JSON of one state change: the variable's name, the old value (if any) and the new
-/// one, serialized once by [`StateValues::old`] and [`StateValues::new_value`].
-pub struct StateValues {
-    buf: Spill,
+/// one, serialized once by [`StateValues::old_value`] and [`StateValues::new_value`] into
+/// the record that keeps them (in the export queue's slot itself, on the hot path).
+pub struct StateValues<'a> {
+    buf: Spill<'a>,
     var_end: usize,
     old_end: usize,
     has_new: bool,
 }
 
-impl fmt::Debug for StateValues {
+impl fmt::Debug for StateValues<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StateValues")
             .field("bytes", &self.buf.len())
@@ -288,14 +290,14 @@ impl fmt::Debug for StateValues {
     }
 }
 
-/// Bytes that stay on the stack until they outgrow it.
-struct Spill {
-    inline: [u8; INLINE],
+/// Bytes written into a record's inline room until they outgrow it.
+struct Spill<'a> {
+    inline: &'a mut [u8; INLINE],
     len: usize,
     heap: Vec<u8>,
 }
 
-impl Spill {
+impl Spill<'_> {
     fn len(&self) -> usize {
         if self.heap.is_empty() {
             self.len
@@ -304,12 +306,27 @@ impl Spill {
         }
     }
 
+    fn bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
+        }
+    }
+
+    #[inline]
     fn push(&mut self, bytes: &[u8]) {
         if self.heap.is_empty() && self.len + bytes.len() <= INLINE {
             self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
             self.len += bytes.len();
             return;
         }
+        self.spill(bytes);
+    }
+
+    /// [`Spill::push`] past the inline bytes.
+    #[cold]
+    fn spill(&mut self, bytes: &[u8]) {
         if self.heap.is_empty() {
             self.heap.reserve(self.len + bytes.len() + 32);
             self.heap.extend_from_slice(&self.inline[..self.len]);
@@ -346,7 +363,7 @@ impl Spill {
 }
 
 #[cfg(feature = "std")]
-impl std::io::Write for Spill {
+impl std::io::Write for Spill<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.push(buf);
         Ok(buf.len())
@@ -359,7 +376,7 @@ impl std::io::Write for Spill {
 /// Serializes `v` as JSON onto `buf`; a value serde cannot write as JSON (a map with
 /// non-string keys, say) becomes a string saying so, as [`crate::flow::to_json_value`]
 /// does.
-fn put_json<T: Serialize + ?Sized>(buf: &mut Spill, v: &T) {
+fn put_json<T: Serialize + ?Sized>(buf: &mut Spill<'_>, v: &T) {
     let mark = buf.len();
     if v.serialize(plain_json::Plain(buf)).is_ok() {
         return;
@@ -381,29 +398,49 @@ fn put_json<T: Serialize + ?Sized>(buf: &mut Spill, v: &T) {
     }
 }
 
-impl StateValues {
-    /// The values of a change of `variable`; give the old value (if any), then the new.
-    pub fn for_variable(variable: &str) -> Self {
-        let mut buf = Spill {
-            inline: [0; INLINE],
-            len: 0,
-            heap: Vec::new(),
-        };
-        if plain_json::is_plain_str(variable) {
-            // Nothing to escape (serde_json escapes only these): the name as it is.
-            buf.push(b"\"");
-            buf.push(variable.as_bytes());
-            buf.push(b"\"");
-        } else {
-            put_json(&mut buf, variable);
-        }
-        let end = buf.len();
+/// Room for a state change's JSON outside a record, for values serialized before the
+/// record is made ([`Tracked::update`](crate::tracked::Tracked::update) serializes the old
+/// value before it changes it).
+pub(crate) type StateBytes = [u8; INLINE];
+
+/// What [`StateValues::finish`] leaves: where the inline bytes end, or the bytes that
+/// outgrew them.
+enum Finished {
+    Inline([u8; 3]),
+    Spilled { json: Box<[u8]>, ends: [usize; 2] },
+}
+
+impl<'a> StateValues<'a> {
+    /// The values of a change of `variable`, written into `inline` while they fit; give
+    /// the old value (if any), then the new.
+    #[inline(always)]
+    pub(crate) fn for_variable(variable: &str, inline: &'a mut StateBytes) -> Self {
+        let mut values = Self::empty(inline);
+        values.variable(variable);
+        values
+    }
+
+    #[inline(always)]
+    fn empty(inline: &'a mut StateBytes) -> Self {
         Self {
-            buf,
-            var_end: end,
-            old_end: end,
+            buf: Spill {
+                inline,
+                len: 0,
+                heap: Vec::new(),
+            },
+            var_end: 0,
+            old_end: 0,
             has_new: false,
         }
+    }
+
+    /// Writes the variable's name as it is: the exporter quotes it (and escapes it, if it
+    /// must).
+    #[inline(always)]
+    fn variable(&mut self, variable: &str) {
+        self.buf.push(variable.as_bytes());
+        self.var_end = self.buf.len();
+        self.old_end = self.var_end;
     }
 
     /// The value before the change. Call it before [`StateValues::new_value`], at most once.
@@ -424,49 +461,128 @@ impl StateValues {
         self.has_new = true;
     }
 
-    fn finish(&mut self) {
+    /// Takes the old value `other` (values of the same change, made earlier) holds, as
+    /// [`StateValues::old_value`] would.
+    pub(crate) fn old_value_of(&mut self, other: &StateValues<'_>) {
+        if self.has_new || self.old_end != self.var_end || other.old_end == other.var_end {
+            return;
+        }
+        self.buf.push(&other.buf.bytes()[other.var_end..other.old_end]);
+        self.old_end = self.buf.len();
+    }
+
+    #[inline(always)]
+    fn finish(&mut self) -> Finished {
         if !self.has_new {
             self.buf.push(b"null");
             self.has_new = true;
+        }
+        if self.buf.heap.is_empty() {
+            // Inline: every end is at most INLINE (43), so it fits a byte.
+            Finished::Inline([self.var_end as u8, self.old_end as u8, self.buf.len as u8])
+        } else {
+            Finished::Spilled {
+                json: core::mem::take(&mut self.buf.heap).into_boxed_slice(),
+                ends: [self.var_end, self.old_end],
+            }
+        }
+    }
+}
+
+/// What the tracer gives every record of a flow: its timestamp, the flow's own counter
+/// after it, and the locks the flow holds.
+pub(crate) struct Stamp {
+    pub(crate) timestamp: Timestamp,
+    pub(crate) own: u64,
+    pub(crate) locks: Option<LockSet>,
+}
+
+impl Body {
+    /// A state change of nothing yet: what a queue slot holds until it is written.
+    fn empty_state() -> Self {
+        Body::State {
+            location: Location::caller(),
+            access: AccessType::Write,
+            ordering: None,
+            ends: [0; 3],
+            inline: [0; INLINE],
+        }
+    }
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Record {
+            timestamp: Timestamp::default(),
+            base: None,
+            own: 0,
+            locks: None,
+            body: Body::empty_state(),
+        }
+    }
+}
+
+impl Pending {
+    /// Writes the record of a state change here, in place: `stamp`'s position, the call
+    /// site, and the values `make` serializes, which returns the access.
+    #[inline(always)]
+    pub(crate) fn fill_state(
+        &mut self,
+        stamp: Stamp,
+        location: &'static Location<'static>,
+        ordering: Option<MemoryOrdering>,
+        variable: &str,
+        make: impl FnOnce(&mut StateValues<'_>) -> AccessType,
+    ) {
+        self.timestamp = stamp.timestamp;
+        self.own = stamp.own;
+        self.locks = stamp.locks;
+        if !matches!(self.body, Body::State { .. }) {
+            self.body = Body::empty_state();
+        }
+        let Body::State {
+            location: at,
+            access: how,
+            ordering: order,
+            ends,
+            inline,
+        } = &mut self.body
+        else {
+            return;
+        };
+        // Built where it stays (a move would read back, sixteen bytes at a time, what was
+        // just stored eight at a time, and stall).
+        let mut values = StateValues::empty(inline);
+        values.variable(variable);
+        let access = make(&mut values);
+        let finished = values.finish();
+        match finished {
+            Finished::Inline(e) => {
+                *at = location;
+                *how = access;
+                *order = ordering;
+                *ends = e;
+            }
+            Finished::Spilled { json, ends } => {
+                self.body = Body::Boxed(Box::new(Large {
+                    kind: LargeKind::State {
+                        location: SourceLocation::Static {
+                            file: location.file(),
+                            line: location.line(),
+                        },
+                        access,
+                        ends,
+                        json,
+                    },
+                    duration_ns: None,
+                    ordering,
+                }));
+            }
         }
     }
 }
 
 impl Record {
-    /// The record of a state change, inline when it fits.
-    pub(crate) fn state_body(
-        mut values: StateValues,
-        access: AccessType,
-        location: &'static Location<'static>,
-        ordering: Option<MemoryOrdering>,
-    ) -> Body {
-        values.finish();
-        if values.buf.heap.is_empty() {
-            Body::State {
-                location,
-                access,
-                ordering,
-                // Inline: every end is at most INLINE (43), so it fits a byte.
-                ends: [values.var_end as u8, values.old_end as u8, values.buf.len as u8],
-                inline: values.buf.inline,
-            }
-        } else {
-            Body::Boxed(Box::new(Large {
-                kind: LargeKind::State {
-                    location: SourceLocation::Static {
-                        file: location.file(),
-                        line: location.line(),
-                    },
-                    access,
-                    ends: [values.var_end, values.old_end],
-                    json: values.buf.heap.into_boxed_slice(),
-                },
-                duration_ns: None,
-                ordering,
-            }))
-        }
-    }
-
     /// The event's id.
     pub fn id(&self) -> EventId {
         self.base.info.event_id(self.own)
@@ -567,7 +683,7 @@ impl Record {
                 let json = st.json;
                 let [var_end, old_end, end] = st.ends;
                 EventKind::StateChange {
-                    variable: serde_json::from_slice::<String>(&json[..var_end]).unwrap_or_default(),
+                    variable: String::from_utf8_lossy(&json[..var_end]).into_owned(),
                     old_value: (old_end > var_end).then(|| {
                         serde_json::from_slice(value_json(&json[var_end..old_end], &mut [0; 21]))
                             .unwrap_or(Value::Null)
@@ -702,7 +818,14 @@ impl Record {
         };
         let (json, [var_end, old_end, end]) = (st.json, st.ends);
         out.extend_from_slice(b"{\"StateChange\":{\"variable\":");
-        out.extend_from_slice(&json[..var_end]);
+        let name = &json[..var_end];
+        if plain_json::is_plain(name) {
+            out.push(b'"');
+            out.extend_from_slice(name);
+            out.push(b'"');
+        } else {
+            crate::encode::write_json(out, &*String::from_utf8_lossy(name))?;
+        }
         out.extend_from_slice(b",\"old_value\":");
         let mut text = [0; 21];
         if old_end > var_end {
@@ -900,7 +1023,7 @@ impl RecordScratch {
         if self.plain_file.is_some_and(|f| core::ptr::eq(f, file)) {
             return true;
         }
-        let plain = plain_json::is_plain_str(file);
+        let plain = plain_json::is_plain(file.as_bytes());
         if plain {
             self.plain_file = Some(file);
         }
@@ -1020,9 +1143,9 @@ mod queue_tests {
     }
 
     fn change(t: &Tracer, flow: &mut Flow, i: u64) -> Record {
-        let mut v = StateValues::for_variable("v");
-        v.new_value(&i);
-        t.stamp_state(flow, v, AccessType::Write, Location::caller(), None)
+        t.stamp_state(flow, "v", AccessType::Write, Location::caller(), None, |v| {
+            v.new_value(&i)
+        })
     }
 
     /// Each record leaves its base out when the record before it in its flow's lane had the

@@ -90,8 +90,8 @@ use crate::boundary::ContextStore;
 use crate::client::{AdapterApi, ClientCore};
 use crate::event::{AccessType, EventKind, MemoryOrdering, SourceLocation};
 use crate::flow::FlowEnd;
-use crate::record::StateValues;
 pub use crate::record::ORDERING_TAG;
+use crate::record::{StateBytes, StateValues};
 
 /// The `Custom` event name a tracked channel records where a message is sent.
 pub const CHANNEL_SEND_EVENT: &str = "channel_send";
@@ -377,15 +377,13 @@ impl<T, C: Tracker, M: ValueMode<T>> Tracked<T, C, M> {
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let location = core::panic::Location::caller();
         let mut guard = lock(&self.value);
-        let mut before = StateValues::for_variable(&self.name);
+        let mut bytes: StateBytes = [0; core::mem::size_of::<StateBytes>()];
+        let mut before = StateValues::for_variable(&self.name, &mut bytes);
         M::old_value(&guard, &mut before);
         let out = f(&mut guard);
-        let mut before = Some(before);
         self.client
             .state_change(AccessType::Write, None, location, &self.name, |v| {
-                if let Some(b) = before.take() {
-                    *v = b;
-                }
+                v.old_value_of(&before);
                 M::new_value(&guard, v);
             });
         out

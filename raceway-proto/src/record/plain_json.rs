@@ -30,22 +30,22 @@ impl ser::Error for NotPlain {
     }
 }
 
-/// True when `s` goes into JSON as it is, between quotes (`serde_json` escapes only control
-/// characters, `"` and `\`).
-pub(super) fn is_plain_str(s: &str) -> bool {
-    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+/// True when the text `s` goes into JSON as it is, between quotes (`serde_json` escapes
+/// only control characters, `"` and `\`).
+pub(super) fn is_plain(s: &[u8]) -> bool {
+    s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
-pub(super) struct Plain<'a>(pub(super) &'a mut Spill);
+pub(super) struct Plain<'a, 'b>(pub(super) &'a mut Spill<'b>);
 
-impl Plain<'_> {
+impl Plain<'_, '_> {
     fn number(self, v: u64, negative: bool) -> Result<(), NotPlain> {
         self.0.push_int(v, negative);
         Ok(())
     }
 
     fn quoted(self, s: &str) -> Result<(), NotPlain> {
-        if !is_plain_str(s) {
+        if !is_plain(s.as_bytes()) {
             return Err(NotPlain);
         }
         self.0.push(b"\"");
@@ -71,7 +71,7 @@ macro_rules! signed {
     )*};
 }
 
-impl ser::Serializer for Plain<'_> {
+impl ser::Serializer for Plain<'_, '_> {
     type Ok = ();
     type Error = NotPlain;
     type SerializeSeq = Impossible<(), NotPlain>;
@@ -186,8 +186,9 @@ mod tests {
     use serde::Serialize;
 
     fn written<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+        let mut inline = [0; super::super::INLINE];
         let mut buf = Spill {
-            inline: [0; super::super::INLINE],
+            inline: &mut inline,
             len: 0,
             heap: Vec::new(),
         };

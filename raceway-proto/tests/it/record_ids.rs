@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use raceway_proto::headers::{self, ClockHeader};
 use raceway_proto::ids::SeededIds;
-use raceway_proto::record::{Record, StateValues};
+use raceway_proto::record::Record;
 use raceway_proto::{AccessType, EventId, Flow, Service, Tracer};
 
 fn tracer(service: &str, seed: u64) -> Tracer {
@@ -23,9 +23,14 @@ fn tracer(service: &str, seed: u64) -> Tracer {
 
 #[track_caller]
 fn change(t: &Tracer, flow: &mut Flow) -> Record {
-    let mut v = StateValues::for_variable("v");
-    v.new_value(&1);
-    t.stamp_state(flow, v, AccessType::Write, core::panic::Location::caller(), None)
+    t.stamp_state(
+        flow,
+        "v",
+        AccessType::Write,
+        core::panic::Location::caller(),
+        None,
+        |v| v.new_value(&1),
+    )
 }
 
 fn is_uuid_v4(id: EventId) -> bool {

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use raceway_proto::encode::BatchEncoder;
 use raceway_proto::headers::{self, ClockHeader};
 use raceway_proto::ids::SeededIds;
-use raceway_proto::record::{Record, RecordScratch, StateValues};
+use raceway_proto::record::{Record, RecordScratch};
 use raceway_proto::{
     AccessType, Event, EventKind, Flow, MemoryOrdering, Service, SourceLocation, Timestamp, Tracer, WallClock,
 };
@@ -47,17 +47,18 @@ fn state_with(
     new: &Value,
     ordering: Option<MemoryOrdering>,
 ) -> Record {
-    let mut v = StateValues::for_variable(var);
-    if let Some(old) = old {
-        v.old_value(old);
-    }
-    v.new_value(new);
     t.stamp_state(
         flow,
-        v,
+        var,
         AccessType::Write,
         core::panic::Location::caller(),
         ordering,
+        |v| {
+            if let Some(old) = old {
+                v.old_value(old);
+            }
+            v.new_value(new);
+        },
     )
 }
 
@@ -188,9 +189,14 @@ fn state_changes_inline_heap_escaped_and_with_orderings() {
         assert_same(&r, &mut scratch);
     }
     // A value serde cannot write as JSON: a string saying so, as before.
-    let mut v = StateValues::for_variable("map");
-    v.new_value(&HashMap::from([((1, 2), 3)]));
-    let r = t.stamp_state(&mut f, v, AccessType::Read, core::panic::Location::caller(), None);
+    let r = t.stamp_state(
+        &mut f,
+        "map",
+        AccessType::Read,
+        core::panic::Location::caller(),
+        None,
+        |v| v.new_value(&HashMap::from([((1, 2), 3)])),
+    );
     assert_same(&r, &mut scratch);
     match r.kind() {
         EventKind::StateChange { new_value, .. } => {
