@@ -13,7 +13,8 @@
 //! - the tracing capture layer's Vec.
 //!
 //! Containers that grow by doubling (the tracing layer's Vec, OpenTelemetry's) include the slack of
-//! their last growth; the SDK's queue grows by blocks of 256 records.
+//! their last growth; the SDK's queue grows by lanes (16 records, then four times the
+//! size of the full one, up to 4,096).
 //!
 //! Prints one `PEERS_MEM {json}` line per contender.
 //!
