@@ -143,33 +143,39 @@ impl core::error::Error for UnknownAccessType {}
 impl FromStr for AccessType {
     type Err = UnknownAccessType;
     /// The wire names, case-insensitively, plus `RMW` spellings (`AtomicRmw`, `atomic_rmw`).
+    #[inline]
     fn from_str(s: &str) -> Result<Self, UnknownAccessType> {
-        // The wire spellings first: what nearly every call passes.
+        // The wire spellings first, inline: what nearly every call passes.
         match s {
-            "Write" => return Ok(AccessType::Write),
-            "Read" => return Ok(AccessType::Read),
-            _ => {}
+            "Write" => Ok(AccessType::Write),
+            "Read" => Ok(AccessType::Read),
+            _ => parse_access_loosely(s),
         }
-        let mut buf = [0u8; 16];
-        let b = s.as_bytes();
-        if b.len() > buf.len() {
-            return Err(UnknownAccessType);
+    }
+}
+
+/// [`AccessType::from_str`] past the two common spellings.
+#[inline(never)]
+fn parse_access_loosely(s: &str) -> Result<AccessType, UnknownAccessType> {
+    let mut buf = [0u8; 16];
+    let b = s.as_bytes();
+    if b.len() > buf.len() {
+        return Err(UnknownAccessType);
+    }
+    let mut n = 0;
+    for &c in b {
+        if c != b'_' && c != b'-' {
+            buf[n] = c.to_ascii_lowercase();
+            n += 1;
         }
-        let mut n = 0;
-        for &c in b {
-            if c != b'_' && c != b'-' {
-                buf[n] = c.to_ascii_lowercase();
-                n += 1;
-            }
-        }
-        match &buf[..n] {
-            b"read" => Ok(AccessType::Read),
-            b"write" => Ok(AccessType::Write),
-            b"atomicread" => Ok(AccessType::AtomicRead),
-            b"atomicwrite" => Ok(AccessType::AtomicWrite),
-            b"atomicrmw" => Ok(AccessType::AtomicRmw),
-            _ => Err(UnknownAccessType),
-        }
+    }
+    match &buf[..n] {
+        b"read" => Ok(AccessType::Read),
+        b"write" => Ok(AccessType::Write),
+        b"atomicread" => Ok(AccessType::AtomicRead),
+        b"atomicwrite" => Ok(AccessType::AtomicWrite),
+        b"atomicrmw" => Ok(AccessType::AtomicRmw),
+        _ => Err(UnknownAccessType),
     }
 }
 
