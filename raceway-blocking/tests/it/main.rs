@@ -15,6 +15,7 @@ mod exporter_slow_collector;
 mod hostile_collector;
 mod ledger_example;
 mod lifecycle;
+mod panicking_value;
 mod real_server;
 mod real_server_auth;
 mod s1_unlocked_balance;
