@@ -126,9 +126,8 @@ fn config(url: &str) -> Config {
     c.endpoint = Some(url.to_string());
     c.instance_id = Some("e2e-1".into());
     c.shutdown_timeout = Duration::from_secs(5);
-    // Default pacing: `export.server_capacity` left at the real server's defaults. The
-    // queue holds all N (the default 8,192 would drop the tail of a 9,000-event burst).
-    c.export.queue_capacity = 16_384;
+    // Default pacing (`export.server_capacity` left at the real server's defaults) and the
+    // default queue (65,536), which holds all N.
     c
 }
 
