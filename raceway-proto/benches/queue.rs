@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use raceway_proto::export::{Lane, Pipe, Queued};
+use raceway_proto::export::{LaneSlot, Pipe, Queued};
 
 /// A record-sized item: 12 words, the first naming its "flow" (the pushing thread).
 #[derive(Clone, Copy, Default)]
@@ -48,7 +48,7 @@ trait Queue: Send + Sync {
 
 thread_local! {
     /// The pushing thread's lane of the pipe (a flow's, in the clients).
-    static LANE: std::cell::RefCell<Option<Lane<Item>>> = const { std::cell::RefCell::new(None) };
+    static LANE: std::cell::RefCell<LaneSlot<Item>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Queue for Pipe<Item> {

@@ -237,22 +237,26 @@ impl Sink {
         }
     }
 
-    /// [`Sink::emit_pending`] for a record that `fill` writes, in place: in its slot of the
-    /// flow's lane when the queue is all there is (the hot path: nothing is built when the
-    /// queue is full), on the stack otherwise.
+    /// [`Sink::emit_pending`] for a record of `flow` that `fill` writes in place and stamps
+    /// with the flow (returning the base it shares): in its slot of the flow's lane when
+    /// the queue is all there is (the hot path: when the queue is full, nothing is built
+    /// and the flow does not move on), on the stack otherwise.
     #[inline(always)]
     pub(crate) fn emit_in_place(
         &self,
-        base: &Arc<RecordBase>,
-        lane: &mut FlowLane,
-        fill: impl FnOnce(&mut Pending),
+        flow: &mut Flow,
+        fill: impl for<'f> FnOnce(&'f mut Flow, &mut Pending) -> &'f Arc<RecordBase>,
     ) {
         match &self.queue {
-            Some(q) if self.analyzer.is_none() => self.pushed(q.push_with(base, lane.get_mut(), fill)),
+            Some(q) if self.analyzer.is_none() => {
+                let outcome =
+                    flow.with_lane_out(|flow, lane| q.push_with(lane.get_mut(), |slot| fill(flow, slot)));
+                self.pushed(outcome);
+            }
             _ => {
                 let mut pending = Pending::default();
-                fill(&mut pending);
-                self.emit_pending(pending, base, lane);
+                let base = fill(flow, &mut pending).clone();
+                self.emit_pending(pending, &base, flow.lane());
             }
         }
     }
@@ -540,12 +544,14 @@ impl<S: ContextStore> ClientCore<S> {
         variable: &str,
         make: &mut impl FnMut(&mut StateValues) -> AccessType,
     ) {
-        // Written in place, in the flow's lane. (A warning the queue gives calls the logger
-        // with the flow borrowed; a `track_*` call made by the logger then finds no flow,
-        // and is counted.)
-        let (stamp, base, lane) = self.tracer.next_stamp(flow);
-        self.sink.emit_in_place(base, lane, |pending| {
-            pending.fill_state(stamp, location, ordering, variable, make);
+        // Written in place, in the flow's lane: the values first, then the flow's next
+        // position, so that a record not queued takes none. (A warning the queue gives
+        // calls the logger with the flow borrowed; a `track_*` call made by the logger then
+        // finds no flow, and is counted.)
+        let tracer = &self.tracer;
+        self.sink.emit_in_place(flow, |flow, pending| {
+            pending.fill_state(location, ordering, variable, make);
+            tracer.stamp_into(flow, pending)
         });
     }
 

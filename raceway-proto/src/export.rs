@@ -27,7 +27,7 @@ use crate::time::Instant;
 #[cfg(feature = "std")]
 mod pipe;
 #[cfg(feature = "std")]
-pub use pipe::{Lane, Pipe, Queued, MAX_LANE, MIN_LANE};
+pub use pipe::{Lane, LaneSlot, Pipe, Queued, MAX_LANE, MIN_LANE};
 mod room;
 use room::Room;
 pub use room::ServerCapacity;

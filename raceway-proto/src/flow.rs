@@ -50,9 +50,7 @@ use crate::clock::{Component, VectorClock};
 use crate::event::{AccessType, Event, EventKind, MemoryOrdering, SourceLocation, Tags};
 use crate::headers::{ClockHeader, Propagation, RemoteContext, TraceState};
 use crate::ids::{EventId, IdGenerator, SpanId, TraceId};
-use crate::record::{
-    Body, FlowInfo, Large, LargeKind, LockSet, Pending, Record, RecordBase, Stamp, StateValues,
-};
+use crate::record::{Body, FlowInfo, Large, LargeKind, LockSet, Pending, Record, RecordBase, StateValues};
 use crate::sampling::Sampler;
 use crate::time::{Timestamp, WallClock};
 
@@ -143,7 +141,7 @@ pub struct Flow {
 /// A flow's lane of the export queue (std's client queues records; without std nothing
 /// queues them).
 #[cfg(feature = "std")]
-pub(crate) type FlowLane = sync_wrapper::SyncWrapper<Option<crate::export::Lane<Pending>>>;
+pub(crate) type FlowLane = sync_wrapper::SyncWrapper<crate::export::LaneSlot<Pending>>;
 #[cfg(not(feature = "std"))]
 pub(crate) type FlowLane = ();
 
@@ -247,16 +245,27 @@ impl Flow {
         &mut self.lane
     }
 
+    /// Runs `f` with the flow's lane taken out of it (to push into the lane a record that
+    /// `f` stamps with the flow), then puts the lane back. `f` must not make the flow learn
+    /// of another's records (that drops the lane, and the lane put back would undo it).
+    #[inline(always)]
+    pub(crate) fn with_lane_out<R>(&mut self, f: impl FnOnce(&mut Flow, &mut FlowLane) -> R) -> R {
+        let mut lane = core::mem::take(&mut self.lane);
+        let r = f(self, &mut lane);
+        self.lane = lane;
+        r
+    }
+
     /// What the record with own counter `own` (just ticked) shares with this flow's other
     /// records, for `service`'s tracer, whose `ids` seed a new flow identity; that record
-    /// becomes the flow's last event; and the flow's lane, to queue that record in.
+    /// becomes the flow's last event.
     #[inline(always)]
     fn next_record_base(
         &mut self,
         service: &Arc<Service>,
         ids: &dyn IdGenerator,
         own: u64,
-    ) -> (&Arc<RecordBase>, &mut FlowLane) {
+    ) -> &Arc<RecordBase> {
         // The base's identity is `self.info` (the two are cleared together): read from the
         // flow, not from the base, whose reference count the exporter's thread changes for
         // every record it takes (a cache miss here for every record, otherwise).
@@ -266,7 +275,7 @@ impl Flow {
             _ => self.new_record_base(service, ids, own),
         };
         self.last_event = self.info.as_ref().map(|i| i.event_id(own));
-        (self.record_base.insert(base), &mut self.lane)
+        self.record_base.insert(base)
     }
 
     #[cold]
@@ -529,49 +538,38 @@ impl Tracer {
         ordering: Option<MemoryOrdering>,
         values: impl FnOnce(&mut StateValues<'_>),
     ) -> Record {
-        let (stamp, base, _) = self.next_stamp(flow);
-        let base = base.clone();
         let mut pending = Pending::default();
-        pending.fill_state(stamp, location, ordering, variable, |v| {
+        pending.fill_state(location, ordering, variable, |v| {
             values(v);
             access
         });
+        let base = self.stamp_into(flow, &mut pending).clone();
         pending.whole(base)
     }
 
-    /// The next position of `flow` (its counter ticked, a timestamp), for a record to be
-    /// made in place: the base it shares (the flow's, by reference: no reference count is
-    /// taken here), and the flow's lane to queue it in.
+    /// Gives `pending` the next position of `flow` (its counter ticked, a timestamp, the
+    /// locks held) and returns the base it shares (the flow's, by reference: no reference
+    /// count is taken here). Called once the record's content is written: a record that is
+    /// never queued (the queue is full, or a value's `Serialize` panicked) takes no
+    /// position, so the next record's parent is the last one queued.
     #[inline(always)]
-    pub(crate) fn next_stamp<'f>(
-        &self,
-        flow: &'f mut Flow,
-    ) -> (Stamp, &'f Arc<RecordBase>, &'f mut FlowLane) {
+    pub(crate) fn stamp_into<'f>(&self, flow: &'f mut Flow, pending: &mut Pending) -> &'f Arc<RecordBase> {
         let own = flow.tick();
         let timestamp = self.wall.now().max(flow.last_timestamp);
         flow.last_timestamp = timestamp;
-        let locks = flow.locks.clone();
-        let (base, lane) = flow.next_record_base(&self.service, &*self.ids, own);
-        (
-            Stamp {
-                timestamp,
-                own,
-                locks,
-            },
-            base,
-            lane,
-        )
+        pending.timestamp = timestamp;
+        pending.own = own;
+        pending.locks = flow.locks.clone();
+        flow.next_record_base(&self.service, &*self.ids, own)
     }
 
     fn stamp_body(&self, flow: &mut Flow, body: Body) -> Record {
-        let (stamp, base, _) = self.next_stamp(flow);
-        Record {
-            timestamp: stamp.timestamp,
-            base: base.clone(),
-            own: stamp.own,
-            locks: stamp.locks,
+        let mut pending = Pending {
             body,
-        }
+            ..Pending::default()
+        };
+        let base = self.stamp_into(flow, &mut pending).clone();
+        pending.whole(base)
     }
 
     /// Forks a child flow (a spawned task or thread). Returns the child and the parent's

@@ -489,14 +489,6 @@ impl<'a> StateValues<'a> {
     }
 }
 
-/// What the tracer gives every record of a flow: its timestamp, the flow's own counter
-/// after it, and the locks the flow holds.
-pub(crate) struct Stamp {
-    pub(crate) timestamp: Timestamp,
-    pub(crate) own: u64,
-    pub(crate) locks: Option<LockSet>,
-}
-
 impl Body {
     /// A state change of nothing yet: what a queue slot holds until it is written.
     fn empty_state() -> Self {
@@ -523,20 +515,17 @@ impl Default for Pending {
 }
 
 impl Pending {
-    /// Writes the record of a state change here, in place: `stamp`'s position, the call
-    /// site, and the values `make` serializes, which returns the access.
+    /// Writes the content of a state change here, in place: the call site, and the values
+    /// `make` serializes, which returns the access. (Its position in its flow is given
+    /// after, by `Tracer::stamp_into`.)
     #[inline(always)]
     pub(crate) fn fill_state(
         &mut self,
-        stamp: Stamp,
         location: &'static Location<'static>,
         ordering: Option<MemoryOrdering>,
         variable: &str,
         make: impl FnOnce(&mut StateValues<'_>) -> AccessType,
     ) {
-        self.timestamp = stamp.timestamp;
-        self.own = stamp.own;
-        self.locks = stamp.locks;
         if !matches!(self.body, Body::State { .. }) {
             self.body = Body::empty_state();
         }

@@ -1,6 +1,7 @@
 //! A value whose `Serialize` panics while its state change is written in place, in its
 //! slot of the export queue: the panic reaches the caller, nothing half-written is queued,
-//! and the client goes on recording in the same flow.
+//! and the client goes on recording in the same flow, whose chain of `parent_id`s has no
+//! gap.
 
 use crate::common;
 
@@ -43,6 +44,10 @@ fn a_value_that_panics_while_serialized_queues_nothing_and_the_flow_goes_on() {
         .collect();
     assert_eq!(threads.len(), 2);
     assert_eq!(threads[0], threads[1], "both in the thread's one flow");
+    assert_eq!(
+        events[1]["parent_id"], events[0]["id"],
+        "the change that panicked took no place in the flow: the next one follows the one before"
+    );
     let stats = client.stats();
     assert_eq!(stats.export.dropped(), 0, "{stats:?}");
     client.shutdown_timeout(Duration::from_secs(2)).unwrap();

@@ -32,7 +32,9 @@
 //! happened before it; what does not fit in the exporter's room waits, in that order,
 //! ahead of later pushes. `benches/queue.rs` compares this queue with std's channels.
 
+use core::borrow::Borrow;
 use core::sync::atomic::{fence, AtomicIsize, AtomicU64, Ordering};
+use std::boxed::Box;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
@@ -124,6 +126,10 @@ impl<T: Queued> Drop for Lane<T> {
     }
 }
 
+/// Where a flow keeps its lane: boxed, so that taking it out of the flow for a push (see
+/// `Flow::with_lane_out`) moves one pointer, not the lane.
+pub type LaneSlot<T> = Option<Box<Lane<T>>>;
+
 /// The exporter's side of a lane.
 struct Source<T: Queued> {
     consumer: rtrb::Consumer<T>,
@@ -185,23 +191,26 @@ impl<T: Send + Queued> Pipe<T> {
     /// here when it is `None` or another pipe's, replaced when it is full), or drops and
     /// counts it when the queue is full.
     #[inline]
-    pub fn push(&self, item: T, link: &T::Link, lane: &mut Option<Lane<T>>) -> PushOutcome
+    pub fn push(&self, item: T, link: &T::Link, lane: &mut LaneSlot<T>) -> PushOutcome
     where
         T: Default,
     {
-        self.push_with(link, lane, |slot| *slot = item)
+        self.push_with(lane, |slot| {
+            *slot = item;
+            link
+        })
     }
 
     /// [`Pipe::push`] of an item that `fill` writes in place, into the next slot of the
-    /// lane (which holds `T::default()`): not built elsewhere and moved in (bytes stored one
-    /// at a time and then read back sixteen at a time for a move stall the store buffer).
-    /// When the queue is full, `fill` is not called: nothing is built to be dropped.
+    /// lane (which holds `T::default()`), returning its link: not built elsewhere and moved
+    /// in (bytes stored one at a time and then read back sixteen at a time for a move stall
+    /// the store buffer). When the queue is full, `fill` is not called: nothing is built,
+    /// and nothing the item would have taken (a flow's next position) is taken.
     #[inline(always)]
-    pub fn push_with(
+    pub fn push_with<L: Borrow<T::Link>>(
         &self,
-        link: &T::Link,
-        lane: &mut Option<Lane<T>>,
-        fill: impl FnOnce(&mut T),
+        lane: &mut LaneSlot<T>,
+        fill: impl FnOnce(&mut T) -> L,
     ) -> PushOutcome
     where
         T: Default,
@@ -225,8 +234,8 @@ impl<T: Send + Queued> Pipe<T> {
         let (first, _) = chunk.as_mut_slices();
         // A chunk of one slot: its first part is that slot.
         let item = &mut first[0];
-        fill(item);
-        item.link(link, &mut l.last);
+        let link = fill(item);
+        item.link(link.borrow(), &mut l.last);
         chunk.commit_all();
         l.unreported += 1;
         if l.unreported < shared.report_every {
@@ -243,7 +252,7 @@ impl<T: Send + Queued> Pipe<T> {
     /// full one it replaces.
     #[cold]
     #[inline(never)]
-    fn open(&self, lane: &mut Option<Lane<T>>) {
+    fn open(&self, lane: &mut LaneSlot<T>) {
         let size = match lane {
             Some(l) if Arc::ptr_eq(&l.shared, &self.shared) => {
                 (l.producer.buffer().capacity() * 4).min(MAX_LANE)
@@ -255,12 +264,12 @@ impl<T: Send + Queued> Pipe<T> {
         *lane = None;
         let (producer, consumer) = rtrb::RingBuffer::new(size);
         lock(&self.shared.opened).push(consumer);
-        *lane = Some(Lane {
+        *lane = Some(Box::new(Lane {
             shared: self.shared.clone(),
             producer,
             last: T::Last::default(),
             unreported: 0,
-        });
+        }));
     }
 
     /// Moves up to `max` of the oldest items to the end of `out`, in an order that keeps
@@ -394,7 +403,7 @@ mod tests {
         p.push(it, &(), &mut lanes[it.0])
     }
 
-    type Lanes = Vec<Option<Lane<It>>>;
+    type Lanes = Vec<LaneSlot<It>>;
 
     #[test]
     fn one_flow_is_exact_about_capacity_and_order() {
