@@ -221,9 +221,28 @@ impl Sink {
         self.emit_pending(pending, &base, flow.lane());
     }
 
+    /// [`Sink::emit`] for the last event stamped in `flow`, when nothing else refers to its
+    /// id (not a spawn, not a send, not propagated): dropped from a full queue, it gives its
+    /// place in the flow back, so the next event's parent is the last one queued.
+    pub(crate) fn emit_last(&self, flow: &mut Flow, record: Record) {
+        let (own, parent) = (record.own, record.parent());
+        let (pending, base) = record.into_pending();
+        if matches!(
+            self.emit_pending(pending, &base, flow.lane()),
+            Some(PushOutcome::Dropped)
+        ) {
+            flow.give_back(own, parent);
+        }
+    }
+
     /// [`Sink::emit`] for a record made without its base, which is handed beside it (the
     /// queue takes a reference count only when the base changes), into its flow's lane.
-    pub(crate) fn emit_pending(&self, mut pending: Pending, base: &Arc<RecordBase>, lane: &mut FlowLane) {
+    pub(crate) fn emit_pending(
+        &self,
+        mut pending: Pending,
+        base: &Arc<RecordBase>,
+        lane: &mut FlowLane,
+    ) -> Option<PushOutcome> {
         if let Some(a) = &self.analyzer {
             let whole = pending.whole(base.clone());
             lock(&a.0).observe(&whole.to_event());
@@ -232,8 +251,13 @@ impl Sink {
         match &self.queue {
             None => {
                 self.recorded.fetch_add(1, Ordering::Relaxed);
+                None
             }
-            Some(q) => self.pushed(q.push(pending, base, lane.get_mut())),
+            Some(q) => {
+                let outcome = q.push(pending, base, lane.get_mut());
+                self.pushed(outcome);
+                Some(outcome)
+            }
         }
     }
 
@@ -256,7 +280,8 @@ impl Sink {
             _ => {
                 let mut pending = Pending::default();
                 let base = fill(flow, &mut pending).clone();
-                self.emit_pending(pending, &base, flow.lane());
+                // Without a queue, or with the analyser: not dropped here.
+                let _ = self.emit_pending(pending, &base, flow.lane());
             }
         }
     }
@@ -566,7 +591,7 @@ impl<S: ContextStore> ClientCore<S> {
             if flow.is_sampled() && !emitted {
                 if let Some(kind) = make() {
                     let record = self.tracer.stamp(flow, kind, duration_ns);
-                    self.sink.emit(flow, record);
+                    self.sink.emit_last(flow, record);
                     emitted = true;
                 }
             }

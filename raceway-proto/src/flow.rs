@@ -245,6 +245,16 @@ impl Flow {
         &mut self.lane
     }
 
+    /// Gives back the place of the flow's last event, own counter `own`, whose parent was
+    /// `parent`: it was not queued, and nothing refers to it. The next event takes that
+    /// counter and that parent (the clock base stays: its records still follow one another).
+    pub(crate) fn give_back(&mut self, own: u64, parent: Option<EventId>) {
+        if self.own == own && own > 0 {
+            self.own = own - 1;
+            self.last_event = parent;
+        }
+    }
+
     /// Runs `f` with the flow's lane taken out of it (to push into the lane a record that
     /// `f` stamps with the flow), then puts the lane back. `f` must not make the flow learn
     /// of another's records (that drops the lane, and the lane put back would undo it).

@@ -38,12 +38,12 @@ fn events_recorded_while_the_collector_is_down_arrive_after_it_restarts() {
     client.shutdown_timeout(Duration::from_secs(2)).unwrap();
 }
 
-/// The queue fills while the collector is down: the state changes that do not fit are
-/// dropped (and counted) before they take a place in their flow, so every event that
-/// arrives has as `parent_id` an event that arrived too (the server's ancestry walk
+/// The queue fills while the collector is down: the state changes and function calls that
+/// do not fit are dropped (and counted) without keeping a place in their flow, so every
+/// event that arrives has as `parent_id` an event that arrived too (the server's ancestry walk
 /// follows these links; a gap would cut a flow's later events off from its earlier ones).
 #[test]
-fn state_changes_dropped_from_a_full_queue_leave_no_gap_in_the_parent_chain() {
+fn events_dropped_from_a_full_queue_leave_no_gap_in_the_parent_chain() {
     let collector = Collector::start();
     collector.stop();
     let mut config = common::export_config(&collector.url());
@@ -51,20 +51,26 @@ fn state_changes_dropped_from_a_full_queue_leave_no_gap_in_the_parent_chain() {
     config.export.queue_capacity = 64;
     let client = RacewayClient::from_config(config).unwrap();
 
-    common::record_writes(&client, "ledger", 1000);
+    for i in 0..500u64 {
+        client.track_state_change("ledger", None::<u64>, i, "Write");
+        client.track_function_call("audit", i);
+    }
     let dropped = client.stats().export.dropped_queue_full;
     assert!(dropped > 0, "the queue was full");
 
     collector.restart().unwrap();
     client.flush(Duration::from_secs(10)).unwrap();
-    // Queued after the drops: the first of these follows the last change that was queued.
-    common::record_writes(&client, "ledger", 10);
+    // Queued after the drops: the first of these follows the last event that was queued.
+    for i in 0..5u64 {
+        client.track_function_call("audit", i);
+        client.track_state_change("ledger", None::<u64>, i, "Write");
+    }
     client.flush(Duration::from_secs(10)).unwrap();
     let events = collector.events_json();
     assert_eq!(
         events.len() as u64 + dropped,
         1010,
-        "every change arrived or was counted"
+        "every event arrived or was counted"
     );
     let ids: std::collections::HashSet<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
     for e in &events[1..] {
