@@ -223,14 +223,13 @@ impl Sink {
 
     /// [`Sink::emit`] for the last event stamped in `flow`, when nothing else refers to its
     /// id (not a spawn, not a send, not propagated): dropped from a full queue, it gives its
-    /// place in the flow back, so the next event's parent is the last one queued.
+    /// place in the flow back, so the next event's parent is the last one queued. (Not when
+    /// the local analyser saw it: the next event would reuse its id there.)
     pub(crate) fn emit_last(&self, flow: &mut Flow, record: Record) {
         let (own, parent) = (record.own, record.parent());
         let (pending, base) = record.into_pending();
-        if matches!(
-            self.emit_pending(pending, &base, flow.lane()),
-            Some(PushOutcome::Dropped)
-        ) {
+        let outcome = self.emit_pending(pending, &base, flow.lane());
+        if self.analyzer.is_none() && matches!(outcome, Some(PushOutcome::Dropped)) {
             flow.give_back(own, parent);
         }
     }
